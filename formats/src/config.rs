@@ -1,0 +1,207 @@
+//! The model configuration that `__metadata__` declares, and its rules.
+
+use crate::error::{Error, Rule};
+use crate::{MAX_LAYERS, MAX_TABLES};
+
+/// How dense inputs are transformed before the bottom MLP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenseTransform {
+    /// `ln(1 + max(x, 0))`.
+    Log1p,
+    /// `x` unchanged.
+    Identity,
+}
+
+impl DenseTransform {
+    /// The metadata spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenseTransform::Log1p => "log1p",
+            DenseTransform::Identity => "identity",
+        }
+    }
+}
+
+/// How embedding tables are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmbeddingDtype {
+    /// F32 rows.
+    F32,
+    /// F16 rows.
+    F16,
+    /// U8 codes with per-row or per-table scale and offset.
+    Int8,
+}
+
+impl EmbeddingDtype {
+    /// The metadata spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmbeddingDtype::F32 => "f32",
+            EmbeddingDtype::F16 => "f16",
+            EmbeddingDtype::Int8 => "int8",
+        }
+    }
+}
+
+/// The widths of an MLP, input first: `widths[l]` is layer `l`'s input, `widths[l + 1]` its output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Widths {
+    len: u8,
+    values: [u32; MAX_LAYERS + 1],
+}
+
+impl Widths {
+    /// Builds widths from a list of at least 2 and at most `MAX_LAYERS + 1` values, each >= 1.
+    pub fn new(values: &[u32]) -> Result<Widths, Rule> {
+        if values.len() < 2 || values.len() > MAX_LAYERS + 1 {
+            return Err(Rule::LayerCount);
+        }
+        if values.contains(&0) {
+            return Err(Rule::ZeroWidth);
+        }
+        let mut widths = Widths {
+            len: values.len() as u8,
+            values: [0; MAX_LAYERS + 1],
+        };
+        widths.values[..values.len()].copy_from_slice(values);
+        Ok(widths)
+    }
+
+    /// All widths, input first.
+    pub fn as_slice(&self) -> &[u32] {
+        &self.values[..self.len as usize]
+    }
+
+    /// Number of layers (one less than the number of widths).
+    pub fn layers(&self) -> usize {
+        self.len as usize - 1
+    }
+
+    /// Input and output width of layer `l`.
+    pub fn layer(&self, l: usize) -> (usize, usize) {
+        (self.values[l] as usize, self.values[l + 1] as usize)
+    }
+
+    /// The input width.
+    pub fn input(&self) -> usize {
+        self.values[0] as usize
+    }
+
+    /// The output width of the last layer.
+    pub fn output(&self) -> usize {
+        self.values[self.len as usize - 1] as usize
+    }
+}
+
+/// A validated DLRM configuration: everything `__metadata__` fixes about the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    num_tables: u8,
+    table_rows: [u32; MAX_TABLES],
+    dim: u32,
+    bottom: Widths,
+    top: Widths,
+    dense_transform: DenseTransform,
+    embedding_dtype: EmbeddingDtype,
+}
+
+impl Config {
+    /// Validates a configuration. `bottom` lists every width from `num_dense` to `dim`;
+    /// `top_outputs` lists the top MLP's output widths (its input width is implied, see
+    /// [`Config::top_input_width`]) and must end at 1.
+    pub fn new(
+        table_rows: &[u32],
+        dim: u32,
+        bottom: &[u32],
+        top_outputs: &[u32],
+        dense_transform: DenseTransform,
+        embedding_dtype: EmbeddingDtype,
+    ) -> Result<Config, Error> {
+        let meta = Error::metadata;
+        if table_rows.is_empty() {
+            return Err(meta(Rule::ZeroRows, "table_rows"));
+        }
+        if table_rows.len() > MAX_TABLES {
+            return Err(meta(Rule::TooManyTables, "table_rows"));
+        }
+        if table_rows.contains(&0) {
+            return Err(meta(Rule::ZeroRows, "table_rows"));
+        }
+        if dim == 0 {
+            return Err(meta(Rule::ZeroWidth, "dim"));
+        }
+        let bottom = Widths::new(bottom).map_err(|rule| meta(rule, "bottom_mlp"))?;
+        if bottom.output() != dim as usize {
+            return Err(meta(Rule::WidthsDontChain, "bottom_mlp"));
+        }
+        let pairs = table_rows.len() * (table_rows.len() + 1) / 2;
+        let top_input = dim as usize + pairs;
+        if top_outputs.is_empty() || top_outputs.len() > MAX_LAYERS {
+            return Err(meta(Rule::LayerCount, "top_mlp"));
+        }
+        let mut top = [0u32; MAX_LAYERS + 1];
+        top[0] = top_input as u32;
+        top[1..=top_outputs.len()].copy_from_slice(top_outputs);
+        let top = Widths::new(&top[..=top_outputs.len()]).map_err(|rule| meta(rule, "top_mlp"))?;
+        if top.output() != 1 {
+            return Err(meta(Rule::WidthsDontChain, "top_mlp"));
+        }
+        let mut rows = [0u32; MAX_TABLES];
+        rows[..table_rows.len()].copy_from_slice(table_rows);
+        Ok(Config {
+            num_tables: table_rows.len() as u8,
+            table_rows: rows,
+            dim,
+            bottom,
+            top,
+            dense_transform,
+            embedding_dtype,
+        })
+    }
+
+    /// Number of dense inputs D.
+    pub fn num_dense(&self) -> usize {
+        self.bottom.input()
+    }
+
+    /// Number of embedding tables T.
+    pub fn num_tables(&self) -> usize {
+        self.num_tables as usize
+    }
+
+    /// Rows of each table.
+    pub fn table_rows(&self) -> &[u32] {
+        &self.table_rows[..self.num_tables as usize]
+    }
+
+    /// Embedding width d.
+    pub fn dim(&self) -> usize {
+        self.dim as usize
+    }
+
+    /// Bottom MLP widths, `num_dense` to `dim`.
+    pub fn bottom(&self) -> &Widths {
+        &self.bottom
+    }
+
+    /// Top MLP widths, from the implied input `d + T(T+1)/2` to 1.
+    pub fn top(&self) -> &Widths {
+        &self.top
+    }
+
+    /// The top MLP's input width: `d + T(T+1)/2`.
+    pub fn top_input_width(&self) -> usize {
+        self.top.input()
+    }
+
+    /// The dense transform.
+    pub fn dense_transform(&self) -> DenseTransform {
+        self.dense_transform
+    }
+
+    /// How tables are stored.
+    pub fn embedding_dtype(&self) -> EmbeddingDtype {
+        self.embedding_dtype
+    }
+}

@@ -1,0 +1,258 @@
+//! Errors of the model file reader: which rule a file broke, and where.
+
+use core::fmt;
+
+/// A rule of model file format v1 that a file can break.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// The file is shorter than the 8-byte header length prefix.
+    TruncatedPrefix,
+    /// The header length is larger than the file.
+    HeaderPastEnd,
+    /// The header length is above [`crate::MAX_HEADER_LEN`].
+    HeaderTooLong,
+    /// The header length is not a multiple of 8.
+    HeaderNotPadded,
+    /// The header is not valid UTF-8.
+    InvalidUtf8,
+    /// The header is not valid JSON of the safetensors shape.
+    InvalidJson,
+    /// The header has no `__metadata__` object.
+    MissingMetadata,
+    /// A `__metadata__` value is not a string.
+    MetadataNotString,
+    /// A required `__metadata__` key is absent.
+    MissingMetadataKey,
+    /// A `__metadata__` key appears twice.
+    DuplicateMetadataKey,
+    /// `format` is not `mlet-dlrm`.
+    UnknownFormat,
+    /// `format_version` is not `1`.
+    UnsupportedVersion,
+    /// A number in the metadata is not a decimal integer that fits in 32 bits.
+    InvalidNumber,
+    /// `num_dense`, `dim` or an MLP width is zero.
+    ZeroWidth,
+    /// A table has zero rows.
+    ZeroRows,
+    /// More tables than [`crate::MAX_TABLES`].
+    TooManyTables,
+    /// An MLP has no layer or more than [`crate::MAX_LAYERS`] layers.
+    LayerCount,
+    /// The MLP widths do not chain: `bottom_mlp` must start at `num_dense` and end at `dim`,
+    /// `top_mlp` must end at 1.
+    WidthsDontChain,
+    /// `interaction` is not `dot`.
+    UnknownInteraction,
+    /// `dense_transform` is not `log1p` or `identity`.
+    UnknownDenseTransform,
+    /// `hashing` is not `mod`.
+    UnknownHashing,
+    /// `embedding_dtype` is not `f32`, `f16` or `int8`.
+    UnknownEmbeddingDtype,
+    /// A tensor info lacks `dtype`, `shape` or `data_offsets`, has another field, or has one twice.
+    TensorInfoFields,
+    /// A tensor's dtype is not one of `F32`, `F16`, `U8`.
+    UnknownDtype,
+    /// A tensor's dtype is not the one its name requires.
+    WrongDtype,
+    /// A tensor's shape is not the one the metadata implies.
+    WrongShape,
+    /// A tensor's byte length is not its element count times its dtype size.
+    SizeMismatch,
+    /// A tensor's data offsets are reversed or past the end of the data section.
+    OffsetsOutOfBounds,
+    /// An F32 tensor does not start at a multiple of 4, or an F16 one at a multiple of 2.
+    Misaligned,
+    /// Two tensors share bytes.
+    Overlap,
+    /// Bytes of the data section belong to no tensor.
+    Hole,
+    /// A tensor name the model does not define.
+    UnexpectedTensor,
+    /// A tensor the model needs is absent.
+    MissingTensor,
+    /// A tensor name appears twice.
+    DuplicateTensor,
+}
+
+impl Rule {
+    /// A one-line statement of the rule.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Rule::TruncatedPrefix => "file is shorter than its 8-byte header length",
+            Rule::HeaderPastEnd => "header length runs past the end of the file",
+            Rule::HeaderTooLong => "header length is over the 1 MiB limit",
+            Rule::HeaderNotPadded => "header length must be a multiple of 8",
+            Rule::InvalidUtf8 => "header is not valid UTF-8",
+            Rule::InvalidJson => "header is not valid safetensors JSON",
+            Rule::MissingMetadata => "header has no __metadata__ object",
+            Rule::MetadataNotString => "__metadata__ values must be strings",
+            Rule::MissingMetadataKey => "required __metadata__ key is missing",
+            Rule::DuplicateMetadataKey => "__metadata__ key appears twice",
+            Rule::UnknownFormat => "format must be `mlet-dlrm`",
+            Rule::UnsupportedVersion => "format_version must be `1`",
+            Rule::InvalidNumber => "value must be decimal integers that fit in 32 bits",
+            Rule::ZeroWidth => "num_dense, dim and MLP widths must be at least 1",
+            Rule::ZeroRows => "every table needs at least 1 row",
+            Rule::TooManyTables => "more tables than this reader supports (64)",
+            Rule::LayerCount => "an MLP needs 1 to 8 layers",
+            Rule::WidthsDontChain => {
+                "MLP widths must chain: bottom_mlp from num_dense to dim, top_mlp ending at 1"
+            }
+            Rule::UnknownInteraction => "interaction must be `dot`",
+            Rule::UnknownDenseTransform => "dense_transform must be `log1p` or `identity`",
+            Rule::UnknownHashing => "hashing must be `mod`",
+            Rule::UnknownEmbeddingDtype => "embedding_dtype must be `f32`, `f16` or `int8`",
+            Rule::TensorInfoFields => {
+                "tensor info needs exactly the fields dtype, shape and data_offsets"
+            }
+            Rule::UnknownDtype => "dtype must be F32, F16 or U8",
+            Rule::WrongDtype => "dtype is not allowed for this tensor",
+            Rule::WrongShape => "shape does not match the metadata",
+            Rule::SizeMismatch => "byte length does not match shape and dtype",
+            Rule::OffsetsOutOfBounds => "data_offsets are reversed or past the end of the data",
+            Rule::Misaligned => "F32 data must start at a multiple of 4 and F16 at a multiple of 2",
+            Rule::Overlap => "tensors overlap",
+            Rule::Hole => "data section has bytes that belong to no tensor",
+            Rule::UnexpectedTensor => "tensor is not part of the model",
+            Rule::MissingTensor => "tensor is missing",
+            Rule::DuplicateTensor => "tensor appears twice",
+        }
+    }
+}
+
+/// Up to [`Name::CAPACITY`] bytes of a name from the header, copied so that errors carry no
+/// borrow (longer names are cut and end in `..`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Name {
+    len: u8,
+    bytes: [u8; Name::CAPACITY],
+}
+
+impl Name {
+    /// Most bytes a name keeps.
+    pub const CAPACITY: usize = 40;
+
+    /// Copies `s`, cutting it at `CAPACITY` bytes.
+    pub fn new(s: &str) -> Name {
+        let mut name = Name {
+            len: 0,
+            bytes: [0; Name::CAPACITY],
+        };
+        let _ = fmt::Write::write_str(&mut name, s);
+        name
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        // Only whole UTF-8 characters are ever copied in, so this cannot fail.
+        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl fmt::Write for Name {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for ch in s.chars() {
+            let mut buf = [0u8; 4];
+            let encoded = ch.encode_utf8(&mut buf).as_bytes();
+            let at = self.len as usize;
+            if at + encoded.len() > Name::CAPACITY - 2 {
+                self.bytes[at..at + 2].copy_from_slice(b"..");
+                self.len += 2;
+                return Err(fmt::Error);
+            }
+            self.bytes[at..at + encoded.len()].copy_from_slice(encoded);
+            self.len += encoded.len() as u8;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// What part of the file an error is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// The file as a whole.
+    File,
+    /// A byte position inside the JSON header (0 = first byte after the length prefix).
+    HeaderByte(u32),
+    /// A `__metadata__` key.
+    Metadata(Name),
+    /// A tensor, by name.
+    Tensor(Name),
+}
+
+/// A model file broke a rule of format v1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Error {
+    /// The rule broken.
+    pub rule: Rule,
+    /// Where.
+    pub subject: Subject,
+}
+
+impl Error {
+    pub(crate) fn file(rule: Rule) -> Error {
+        Error {
+            rule,
+            subject: Subject::File,
+        }
+    }
+
+    pub(crate) fn at(rule: Rule, header_byte: usize) -> Error {
+        Error {
+            rule,
+            subject: Subject::HeaderByte(header_byte as u32),
+        }
+    }
+
+    pub(crate) fn metadata(rule: Rule, key: &str) -> Error {
+        Error {
+            rule,
+            subject: Subject::Metadata(Name::new(key)),
+        }
+    }
+
+    pub(crate) fn tensor(rule: Rule, name: Name) -> Error {
+        Error {
+            rule,
+            subject: Subject::Tensor(name),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.subject {
+            Subject::File => write!(f, "model file: {}", self.rule.describe()),
+            Subject::HeaderByte(at) => {
+                write!(f, "model file header byte {at}: {}", self.rule.describe())
+            }
+            Subject::Metadata(key) => {
+                write!(
+                    f,
+                    "model file __metadata__ `{}`: {}",
+                    key.as_str(),
+                    self.rule.describe()
+                )
+            }
+            Subject::Tensor(name) => {
+                write!(
+                    f,
+                    "model file tensor `{}`: {}",
+                    name.as_str(),
+                    self.rule.describe()
+                )
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}

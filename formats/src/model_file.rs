@@ -1,0 +1,701 @@
+//! The zero-allocation reader: validates a v1 file once and hands out its tensors in place.
+
+use core::fmt::Write;
+
+use crate::config::{Config, DenseTransform, EmbeddingDtype};
+use crate::error::{Error, Name, Rule};
+use crate::json::{Cursor, RawStr};
+use crate::{MAX_HEADER_LEN, MAX_LAYERS, MAX_TABLES};
+
+/// The element types a v1 file may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dtype {
+    /// 32-bit float, little-endian.
+    F32,
+    /// 16-bit IEEE half float, little-endian.
+    F16,
+    /// Unsigned byte (int8 table codes).
+    U8,
+}
+
+impl Dtype {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            Dtype::F32 => 4,
+            Dtype::F16 => 2,
+            Dtype::U8 => 1,
+        }
+    }
+
+    /// The safetensors spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dtype::F32 => "F32",
+            Dtype::F16 => "F16",
+            Dtype::U8 => "U8",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Dtype> {
+        match s {
+            "F32" => Some(Dtype::F32),
+            "F16" => Some(Dtype::F16),
+            "U8" => Some(Dtype::U8),
+            _ => None,
+        }
+    }
+}
+
+/// One tensor's bytes in the file, borrowed; its shape follows from the model's [`Config`].
+/// The bytes need not be aligned in memory: read elements with `from_le_bytes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tensor<'a> {
+    /// Element type.
+    pub dtype: Dtype,
+    /// Raw little-endian bytes, `len() * dtype.size()` of them.
+    pub bytes: &'a [u8],
+}
+
+impl Tensor<'_> {
+    const EMPTY: Tensor<'static> = Tensor {
+        dtype: Dtype::U8,
+        bytes: &[],
+    };
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.bytes.len() / self.dtype.size()
+    }
+
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+/// The tensors of embedding table `t`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableTensors<'a> {
+    /// `emb.{t}.weight`, [n_t, d].
+    pub weight: Tensor<'a>,
+    /// `emb.{t}.scale`, [n_t] or [1]; int8 tables only.
+    pub scale: Option<Tensor<'a>>,
+    /// `emb.{t}.offset`, [n_t] or [1]; int8 tables only.
+    pub offset: Option<Tensor<'a>>,
+}
+
+/// The tensors of one MLP layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerTensors<'a> {
+    /// `{bottom,top}.{l}.weight`, [out, in].
+    pub weight: Tensor<'a>,
+    /// `{bottom,top}.{l}.bias`, [out].
+    pub bias: Tensor<'a>,
+}
+
+/// A validated v1 model file, borrowing the bytes it was parsed from.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelFile<'a> {
+    header: &'a str,
+    data_len: usize,
+    config: Config,
+    tables: [TableTensors<'a>; MAX_TABLES],
+    bottom: [LayerTensors<'a>; MAX_LAYERS],
+    top: [LayerTensors<'a>; MAX_LAYERS],
+}
+
+impl<'a> ModelFile<'a> {
+    /// Validates `bytes` against every rule of format v1 and returns a view of it.
+    pub fn parse(bytes: &'a [u8]) -> Result<ModelFile<'a>, Error> {
+        let prefix: [u8; 8] = match bytes.get(..8) {
+            Some(p) => [p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]],
+            None => return Err(Error::file(Rule::TruncatedPrefix)),
+        };
+        let header_len = u64::from_le_bytes(prefix);
+        if header_len > MAX_HEADER_LEN as u64 {
+            return Err(Error::file(Rule::HeaderTooLong));
+        }
+        let header_end = 8 + header_len as usize;
+        let header = bytes
+            .get(8..header_end)
+            .ok_or(Error::file(Rule::HeaderPastEnd))?;
+        if header_len % 8 != 0 {
+            return Err(Error::file(Rule::HeaderNotPadded));
+        }
+        let header = core::str::from_utf8(header)
+            .map_err(|e| Error::at(Rule::InvalidUtf8, e.valid_up_to()))?;
+        let data = &bytes[header_end..];
+
+        let config = read_config(header)?;
+        let mut slots = Slots::new(&config);
+        let mut cursor = Cursor::new(header);
+        cursor.object(|c, key| {
+            if key == METADATA {
+                return skip_metadata(c);
+            }
+            let name = Name::new(key);
+            let info = tensor_info(c)?;
+            slots.place(key, name, info, data)
+        })?;
+        slots.finish(header, data)
+    }
+
+    /// The model configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The tensors of table `t` (`t < num_tables`).
+    pub fn table(&self, t: usize) -> &TableTensors<'a> {
+        &self.tables[t]
+    }
+
+    /// The tensors of bottom MLP layer `l`.
+    pub fn bottom_layer(&self, l: usize) -> &LayerTensors<'a> {
+        &self.bottom[l]
+    }
+
+    /// The tensors of top MLP layer `l`.
+    pub fn top_layer(&self, l: usize) -> &LayerTensors<'a> {
+        &self.top[l]
+    }
+
+    /// Bytes of the JSON header, padding included.
+    pub fn header_len(&self) -> usize {
+        self.header.len()
+    }
+
+    /// Bytes of the data section.
+    pub fn data_len(&self) -> usize {
+        self.data_len
+    }
+
+    /// The raw value of a `__metadata__` key, the free information keys included.
+    pub fn metadata(&self, key: &str) -> Option<&'a str> {
+        let mut found = None;
+        self.each_metadata(|k, v| {
+            if k == key {
+                found = Some(v);
+            }
+        });
+        found
+    }
+
+    /// Calls `f` with every `__metadata__` key and raw value, in file order.
+    pub fn each_metadata(&self, mut f: impl FnMut(&'a str, &'a str)) {
+        let mut cursor = Cursor::new(self.header);
+        // The header was validated by `parse`, so this walk cannot fail.
+        let _ = cursor.object(|c, key| {
+            if key == METADATA {
+                c.object(|c, k| {
+                    f(k, c.string()?);
+                    Ok(())
+                })
+            } else {
+                tensor_info(c).map(|_| ())
+            }
+        });
+    }
+}
+
+const METADATA: &str = "__metadata__";
+
+/// The required `__metadata__` keys.
+const KEYS: [&str; 11] = [
+    "format",
+    "format_version",
+    "num_dense",
+    "table_rows",
+    "dim",
+    "bottom_mlp",
+    "top_mlp",
+    "interaction",
+    "dense_transform",
+    "hashing",
+    "embedding_dtype",
+];
+
+/// Walks the header once: checks the JSON, finds `__metadata__` and validates the configuration.
+fn read_config(header: &str) -> Result<Config, Error> {
+    let mut values: [Option<&str>; KEYS.len()] = [None; KEYS.len()];
+    let mut seen_metadata = false;
+    let mut cursor = Cursor::new(header);
+    cursor.object(|c, key| {
+        if key != METADATA {
+            return tensor_info(c).map(|_| ());
+        }
+        if seen_metadata || !c.at_object() {
+            return Err(Error::at(Rule::InvalidJson, c.pos()));
+        }
+        seen_metadata = true;
+        c.object(|c, k| {
+            if !c.at_string() {
+                return Err(Error::metadata(Rule::MetadataNotString, k));
+            }
+            let value = c.string()?;
+            if let Some(i) = KEYS.iter().position(|&known| known == k) {
+                if values[i].replace(value).is_some() {
+                    return Err(Error::metadata(Rule::DuplicateMetadataKey, k));
+                }
+            }
+            Ok(())
+        })
+    })?;
+    cursor.end()?;
+    if !seen_metadata {
+        return Err(Error::file(Rule::MissingMetadata));
+    }
+    let get = |i: usize| values[i].ok_or(Error::metadata(Rule::MissingMetadataKey, KEYS[i]));
+    let [format, version, num_dense, table_rows, dim, bottom, top, interaction, transform, hashing, emb] = [
+        get(0)?,
+        get(1)?,
+        get(2)?,
+        get(3)?,
+        get(4)?,
+        get(5)?,
+        get(6)?,
+        get(7)?,
+        get(8)?,
+        get(9)?,
+        get(10)?,
+    ];
+
+    if format != "mlet-dlrm" {
+        return Err(Error::metadata(Rule::UnknownFormat, "format"));
+    }
+    if version != "1" {
+        return Err(Error::metadata(Rule::UnsupportedVersion, "format_version"));
+    }
+    if interaction != "dot" {
+        return Err(Error::metadata(Rule::UnknownInteraction, "interaction"));
+    }
+    if hashing != "mod" {
+        return Err(Error::metadata(Rule::UnknownHashing, "hashing"));
+    }
+    let dense_transform = match transform {
+        "log1p" => DenseTransform::Log1p,
+        "identity" => DenseTransform::Identity,
+        _ => {
+            return Err(Error::metadata(
+                Rule::UnknownDenseTransform,
+                "dense_transform",
+            ))
+        }
+    };
+    let embedding_dtype = match emb {
+        "f32" => EmbeddingDtype::F32,
+        "f16" => EmbeddingDtype::F16,
+        "int8" => EmbeddingDtype::Int8,
+        _ => {
+            return Err(Error::metadata(
+                Rule::UnknownEmbeddingDtype,
+                "embedding_dtype",
+            ))
+        }
+    };
+    let num_dense =
+        parse_u32(num_dense).ok_or(Error::metadata(Rule::InvalidNumber, "num_dense"))?;
+    let dim = parse_u32(dim).ok_or(Error::metadata(Rule::InvalidNumber, "dim"))?;
+    if num_dense == 0 {
+        return Err(Error::metadata(Rule::ZeroWidth, "num_dense"));
+    }
+    let mut rows = [0u32; MAX_TABLES];
+    let rows = parse_list(
+        table_rows,
+        ',',
+        &mut rows,
+        "table_rows",
+        Rule::TooManyTables,
+    )?;
+    let mut bottom_widths = [0u32; MAX_LAYERS + 1];
+    let bottom_widths = parse_list(
+        bottom,
+        '-',
+        &mut bottom_widths,
+        "bottom_mlp",
+        Rule::LayerCount,
+    )?;
+    let mut top_widths = [0u32; MAX_LAYERS];
+    let top_widths = parse_list(top, '-', &mut top_widths, "top_mlp", Rule::LayerCount)?;
+    if bottom_widths.first() != Some(&num_dense) {
+        return Err(Error::metadata(Rule::WidthsDontChain, "bottom_mlp"));
+    }
+    Config::new(
+        rows,
+        dim,
+        bottom_widths,
+        top_widths,
+        dense_transform,
+        embedding_dtype,
+    )
+}
+
+/// Parses a plain decimal u32.
+fn parse_u32(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Parses `a<sep>b<sep>c` into `out`; more values than `out` holds breaks `too_many`.
+fn parse_list<'o>(
+    s: &str,
+    sep: char,
+    out: &'o mut [u32],
+    key: &str,
+    too_many: Rule,
+) -> Result<&'o [u32], Error> {
+    let mut count = 0;
+    for part in s.split(sep) {
+        let value = parse_u32(part).ok_or(Error::metadata(Rule::InvalidNumber, key))?;
+        *out.get_mut(count).ok_or(Error::metadata(too_many, key))? = value;
+        count += 1;
+    }
+    Ok(&out[..count])
+}
+
+fn skip_metadata(c: &mut Cursor<'_>) -> Result<(), Error> {
+    c.object(|c, _| c.string().map(|_| ()))
+}
+
+/// A tensor's entry in the header, as written.
+struct TensorInfo<'a> {
+    dtype: RawStr<'a>,
+    shape: [u64; 4],
+    rank: usize,
+    begin: u64,
+    end: u64,
+}
+
+/// Reads `{"dtype": .., "shape": [..], "data_offsets": [b, e]}` in any key order.
+fn tensor_info<'a>(c: &mut Cursor<'a>) -> Result<TensorInfo<'a>, Error> {
+    let start = c.pos();
+    let fields = Error::at(Rule::TensorInfoFields, start);
+    let (mut dtype, mut shape, mut offsets) = (None, None, None);
+    c.object(|c, key| {
+        match key {
+            "dtype" if dtype.is_none() => dtype = Some(c.string()?),
+            "shape" if shape.is_none() => {
+                let mut dims = [0u64; 4];
+                let too_many = Error::at(Rule::WrongShape, c.pos());
+                let rank = c.uint_array(&mut dims, too_many)?;
+                shape = Some((dims, rank));
+            }
+            "data_offsets" if offsets.is_none() => {
+                let mut pair = [0u64; 2];
+                let at = c.pos();
+                if c.uint_array(&mut pair, fields)? != 2 {
+                    return Err(Error::at(Rule::TensorInfoFields, at));
+                }
+                offsets = Some(pair);
+            }
+            _ => return Err(Error::at(Rule::TensorInfoFields, c.pos())),
+        }
+        Ok(())
+    })?;
+    match (dtype, shape, offsets) {
+        (Some(dtype), Some((shape, rank)), Some([begin, end])) => Ok(TensorInfo {
+            dtype,
+            shape,
+            rank,
+            begin,
+            end,
+        }),
+        _ => Err(fields),
+    }
+}
+
+/// Which tensor a name denotes.
+#[derive(Clone, Copy)]
+enum Part {
+    Weight,
+    Scale,
+    Offset,
+    Bias,
+}
+
+#[derive(Clone, Copy)]
+enum TensorId {
+    Emb(usize, Part),
+    Bottom(usize, Part),
+    Top(usize, Part),
+}
+
+/// Parses `emb.{t}.{weight|scale|offset}` and `{bottom|top}.{l}.{weight|bias}`.
+fn parse_name(name: &str) -> Option<TensorId> {
+    let mut parts = name.split('.');
+    let (group, index, part) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || index.is_empty() || (index.len() > 1 && index.starts_with('0')) {
+        return None;
+    }
+    let index: usize = parse_u32(index)? as usize;
+    let part = match part {
+        "weight" => Part::Weight,
+        "scale" => Part::Scale,
+        "offset" => Part::Offset,
+        "bias" => Part::Bias,
+        _ => return None,
+    };
+    match (group, part) {
+        ("emb", Part::Weight | Part::Scale | Part::Offset) => Some(TensorId::Emb(index, part)),
+        ("bottom", Part::Weight | Part::Bias) => Some(TensorId::Bottom(index, part)),
+        ("top", Part::Weight | Part::Bias) => Some(TensorId::Top(index, part)),
+        _ => None,
+    }
+}
+
+/// The tensors found so far, against the configuration's expectations.
+struct Slots<'a> {
+    config: Config,
+    tables: [[Option<Tensor<'a>>; 3]; MAX_TABLES],
+    bottom: [[Option<Tensor<'a>>; 2]; MAX_LAYERS],
+    top: [[Option<Tensor<'a>>; 2]; MAX_LAYERS],
+}
+
+impl<'a> Slots<'a> {
+    fn new(config: &Config) -> Self {
+        Slots {
+            config: *config,
+            tables: [[None; 3]; MAX_TABLES],
+            bottom: [[None; 2]; MAX_LAYERS],
+            top: [[None; 2]; MAX_LAYERS],
+        }
+    }
+
+    /// Checks one tensor against the rules and stores it.
+    fn place(
+        &mut self,
+        key: &str,
+        name: Name,
+        info: TensorInfo<'_>,
+        data: &'a [u8],
+    ) -> Result<(), Error> {
+        let err = |rule| Error::tensor(rule, name);
+        let id = parse_name(key).ok_or(err(Rule::UnexpectedTensor))?;
+        let dtype = Dtype::parse(info.dtype).ok_or(err(Rule::UnknownDtype))?;
+        let config = &self.config;
+        let (dim, tables) = (config.dim() as u64, config.num_tables());
+        let float = |d: Dtype| d == Dtype::F32 || d == Dtype::F16;
+        let shape = &info.shape[..info.rank];
+        let (slot, dtype_ok, shape_ok) = match id {
+            TensorId::Emb(t, part) if t < tables => {
+                let rows = u64::from(config.table_rows()[t]);
+                let int8 = config.embedding_dtype() == EmbeddingDtype::Int8;
+                match part {
+                    Part::Weight => {
+                        let want = match config.embedding_dtype() {
+                            EmbeddingDtype::F32 => Dtype::F32,
+                            EmbeddingDtype::F16 => Dtype::F16,
+                            EmbeddingDtype::Int8 => Dtype::U8,
+                        };
+                        (&mut self.tables[t][0], dtype == want, shape == [rows, dim])
+                    }
+                    Part::Scale | Part::Offset if int8 => {
+                        let i = if matches!(part, Part::Scale) { 1 } else { 2 };
+                        (
+                            &mut self.tables[t][i],
+                            float(dtype),
+                            shape == [rows] || shape == [1],
+                        )
+                    }
+                    _ => return Err(err(Rule::UnexpectedTensor)),
+                }
+            }
+            TensorId::Bottom(l, part) if l < config.bottom().layers() => {
+                let (input, output) = config.bottom().layer(l);
+                layer_slot(
+                    &mut self.bottom[l],
+                    part,
+                    shape,
+                    input as u64,
+                    output as u64,
+                    float(dtype),
+                )
+            }
+            TensorId::Top(l, part) if l < config.top().layers() => {
+                let (input, output) = config.top().layer(l);
+                layer_slot(
+                    &mut self.top[l],
+                    part,
+                    shape,
+                    input as u64,
+                    output as u64,
+                    float(dtype),
+                )
+            }
+            _ => return Err(err(Rule::UnexpectedTensor)),
+        };
+        if slot.is_some() {
+            return Err(err(Rule::DuplicateTensor));
+        }
+        if !dtype_ok {
+            return Err(err(Rule::WrongDtype));
+        }
+        if !shape_ok {
+            return Err(err(Rule::WrongShape));
+        }
+        if info.begin > info.end || info.end > data.len() as u64 {
+            return Err(err(Rule::OffsetsOutOfBounds));
+        }
+        let elements = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
+        let bytes = elements.and_then(|n| n.checked_mul(dtype.size() as u64));
+        if bytes != Some(info.end - info.begin) {
+            return Err(err(Rule::SizeMismatch));
+        }
+        if info.begin % dtype.size() as u64 != 0 {
+            return Err(err(Rule::Misaligned));
+        }
+        *slot = Some(Tensor {
+            dtype,
+            bytes: &data[info.begin as usize..info.end as usize],
+        });
+        Ok(())
+    }
+
+    /// Checks that every tensor is there and that together they tile the data section exactly.
+    fn finish(self, header: &'a str, data: &'a [u8]) -> Result<ModelFile<'a>, Error> {
+        let config = self.config;
+        let missing = |id| Error::tensor(Rule::MissingTensor, id_name(id));
+        let int8 = config.embedding_dtype() == EmbeddingDtype::Int8;
+        let mut tables = [TableTensors {
+            weight: Tensor::EMPTY,
+            scale: None,
+            offset: None,
+        }; MAX_TABLES];
+        for (t, [weight, scale, offset]) in self.tables[..config.num_tables()].iter().enumerate() {
+            tables[t].weight = weight.ok_or_else(|| missing(TensorId::Emb(t, Part::Weight)))?;
+            if int8 {
+                tables[t].scale =
+                    Some(scale.ok_or_else(|| missing(TensorId::Emb(t, Part::Scale)))?);
+                tables[t].offset =
+                    Some(offset.ok_or_else(|| missing(TensorId::Emb(t, Part::Offset)))?);
+            }
+        }
+        let layers =
+            |slots: &[[Option<Tensor<'a>>; 2]], count: usize, id: fn(usize, Part) -> TensorId| {
+                let mut out = [LayerTensors {
+                    weight: Tensor::EMPTY,
+                    bias: Tensor::EMPTY,
+                }; MAX_LAYERS];
+                for (l, [weight, bias]) in slots[..count].iter().enumerate() {
+                    out[l].weight = weight.ok_or_else(|| missing(id(l, Part::Weight)))?;
+                    out[l].bias = bias.ok_or_else(|| missing(id(l, Part::Bias)))?;
+                }
+                Ok::<_, Error>(out)
+            };
+        let bottom = layers(&self.bottom, config.bottom().layers(), TensorId::Bottom)?;
+        let top = layers(&self.top, config.top().layers(), TensorId::Top)?;
+        let file = ModelFile {
+            header,
+            data_len: data.len(),
+            config,
+            tables,
+            bottom,
+            top,
+        };
+        file.check_tiling(data)?;
+        Ok(file)
+    }
+}
+
+/// The canonical name of a tensor.
+fn id_name(id: TensorId) -> Name {
+    let part = |p| match p {
+        Part::Weight => "weight",
+        Part::Scale => "scale",
+        Part::Offset => "offset",
+        Part::Bias => "bias",
+    };
+    let mut name = Name::new("");
+    let _ = match id {
+        TensorId::Emb(t, p) => write!(name, "emb.{t}.{}", part(p)),
+        TensorId::Bottom(l, p) => write!(name, "bottom.{l}.{}", part(p)),
+        TensorId::Top(l, p) => write!(name, "top.{l}.{}", part(p)),
+    };
+    name
+}
+
+impl<'a> ModelFile<'a> {
+    /// Number of tensor positions that [`ModelFile::tensor_at`] enumerates.
+    fn tensor_positions(&self) -> usize {
+        3 * self.config.num_tables()
+            + 2 * self.config.bottom().layers()
+            + 2 * self.config.top().layers()
+    }
+
+    /// The tensor at position `i` of a fixed enumeration (tables, then bottom, then top layers);
+    /// `None` for the absent scale and offset of non-int8 tables.
+    fn tensor_at(&self, i: usize) -> Option<(TensorId, Tensor<'a>)> {
+        let tables = 3 * self.config.num_tables();
+        let bottom = 2 * self.config.bottom().layers();
+        let part = |j: usize| if j % 2 == 0 { Part::Weight } else { Part::Bias };
+        let pick =
+            |layer: &LayerTensors<'a>, j: usize| if j % 2 == 0 { layer.weight } else { layer.bias };
+        if i < tables {
+            let table = &self.tables[i / 3];
+            match i % 3 {
+                0 => Some((TensorId::Emb(i / 3, Part::Weight), table.weight)),
+                1 => table.scale.map(|s| (TensorId::Emb(i / 3, Part::Scale), s)),
+                _ => table
+                    .offset
+                    .map(|o| (TensorId::Emb(i / 3, Part::Offset), o)),
+            }
+        } else if i < tables + bottom {
+            let j = i - tables;
+            Some((
+                TensorId::Bottom(j / 2, part(j)),
+                pick(&self.bottom[j / 2], j),
+            ))
+        } else {
+            let j = i - tables - bottom;
+            Some((TensorId::Top(j / 2, part(j)), pick(&self.top[j / 2], j)))
+        }
+    }
+
+    /// No two tensors overlap and their sizes add up to the data section: no holes.
+    fn check_tiling(&self, data: &[u8]) -> Result<(), Error> {
+        let base = data.as_ptr() as usize;
+        let span = |t: &Tensor<'_>| {
+            let begin = t.bytes.as_ptr() as usize - base;
+            (begin, begin + t.bytes.len())
+        };
+        let mut covered = 0usize;
+        let n = self.tensor_positions();
+        for i in 0..n {
+            let Some((id, a)) = self.tensor_at(i) else {
+                continue;
+            };
+            let (begin, end) = span(&a);
+            covered += end - begin;
+            for j in i + 1..n {
+                let Some((_, b)) = self.tensor_at(j) else {
+                    continue;
+                };
+                let (b_begin, b_end) = span(&b);
+                if begin < b_end && b_begin < end {
+                    return Err(Error::tensor(Rule::Overlap, id_name(id)));
+                }
+            }
+        }
+        if covered != data.len() {
+            return Err(Error::file(Rule::Hole));
+        }
+        Ok(())
+    }
+}
+
+fn layer_slot<'s, 'a>(
+    slots: &'s mut [Option<Tensor<'a>>; 2],
+    part: Part,
+    shape: &[u64],
+    input: u64,
+    output: u64,
+    dtype_ok: bool,
+) -> (&'s mut Option<Tensor<'a>>, bool, bool) {
+    match part {
+        Part::Weight => (&mut slots[0], dtype_ok, shape == [output, input]),
+        _ => (&mut slots[1], dtype_ok, shape == [output]),
+    }
+}

@@ -1,0 +1,262 @@
+//! # mlet-runtime
+//!
+//! Scores a DLRM click-through-rate model stored as an MLET model file (format v1, see
+//! [`mlet_formats`]) in place: from RAM or memory-mapped flash, with a caller-provided f32
+//! scratch buffer, no heap, no `std`, no panics and no `unsafe`.
+//!
+//! ```no_run
+//! # fn demo(file: &[u8]) -> Result<(), mlet_runtime::Error> {
+//! let model = mlet_runtime::Model::parse(file)?;
+//! let mut scratch = [0.0f32; 2048];
+//! let dense = [0.0f32; 13];
+//! let ids = [0u32; 26];
+//! let probability = model.score(&dense, &ids, &mut scratch[..model.scratch_len()])?;
+//! # Ok(()) }
+//! ```
+//!
+//! The computation (DESIGN.md): dense -> transform -> bottom MLP (ReLU after every layer) = z_0;
+//! z_{t+1} = table t's row `raw_t mod n_t`; top input = [z_0, z_i . z_j for i in 1..=T, j in 0..i];
+//! top MLP (ReLU after all but the last layer); probability = sigmoid. Transcendentals come from
+//! `libm`, so every target computes the same bits.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod kernels;
+
+use core::fmt;
+
+use mlet_formats::ids::row_of;
+pub use mlet_formats::{Config, Error as FormatError, ModelFile as File};
+use mlet_formats::{DenseTransform, ModelFile, Widths};
+
+/// Why a model could not be parsed or an input could not be scored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The model file breaks a rule of format v1.
+    Format(FormatError),
+    /// `dense` does not hold `num_dense` values per row.
+    DenseLen {
+        /// Values the model needs.
+        expected: usize,
+        /// Values given.
+        got: usize,
+    },
+    /// `ids` does not hold one id per table per row.
+    IdsLen {
+        /// Ids the model needs.
+        expected: usize,
+        /// Ids given.
+        got: usize,
+    },
+    /// The scratch buffer is shorter than [`Model::scratch_len`].
+    ScratchTooSmall {
+        /// f32 values needed.
+        needed: usize,
+        /// f32 values given.
+        got: usize,
+    },
+    /// A dense input is NaN or infinite.
+    NonFiniteDense {
+        /// Position of the value in `dense`.
+        index: usize,
+    },
+    /// The model's output is NaN (its weights hold NaN or overflow on this input).
+    NonFiniteScore,
+}
+
+impl From<FormatError> for Error {
+    fn from(e: FormatError) -> Self {
+        Error::Format(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::Format(e) => e.fmt(f),
+            Error::DenseLen { expected, got } => {
+                write!(f, "expected {expected} dense values, got {got}")
+            }
+            Error::IdsLen { expected, got } => write!(f, "expected {expected} ids, got {got}"),
+            Error::ScratchTooSmall { needed, got } => {
+                write!(
+                    f,
+                    "scratch holds {got} f32 values, the model needs {needed}"
+                )
+            }
+            Error::NonFiniteDense { index } => write!(f, "dense value {index} is not finite"),
+            Error::NonFiniteScore => f.write_str("the model's output is not a number"),
+        }
+    }
+}
+
+/// A validated model, borrowing the file's bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Model<'a> {
+    file: ModelFile<'a>,
+}
+
+impl<'a> Model<'a> {
+    /// Validates a v1 model file (once) and borrows it; no byte is copied.
+    pub fn parse(bytes: &'a [u8]) -> Result<Model<'a>, Error> {
+        Ok(Model {
+            file: ModelFile::parse(bytes)?,
+        })
+    }
+
+    /// The validated file: configuration, tensors and metadata.
+    pub fn file(&self) -> &ModelFile<'a> {
+        &self.file
+    }
+
+    /// The model configuration.
+    pub fn config(&self) -> &Config {
+        self.file.config()
+    }
+
+    /// Number of f32 values of scratch that [`Model::score`] needs: the T+1 embedding vectors,
+    /// plus the largest input-plus-output pair of any MLP layer.
+    pub fn scratch_len(&self) -> usize {
+        let config = self.config();
+        let widest_layer = |w: &Widths| (0..w.layers()).map(|l| w.layer(l).0 + w.layer(l).1).max();
+        let work = widest_layer(config.bottom())
+            .max(widest_layer(config.top()))
+            .unwrap_or(0);
+        (config.num_tables() + 1) * config.dim() + work
+    }
+
+    /// Scores one example: `dense` holds `num_dense` values, `ids` one raw id per table.
+    /// Returns the click probability.
+    pub fn score(&self, dense: &[f32], ids: &[u32], scratch: &mut [f32]) -> Result<f32, Error> {
+        let config = self.config();
+        check_len(dense.len(), config.num_dense(), |expected, got| {
+            Error::DenseLen { expected, got }
+        })?;
+        check_len(ids.len(), config.num_tables(), |expected, got| {
+            Error::IdsLen { expected, got }
+        })?;
+        let (needed, got) = (self.scratch_len(), scratch.len());
+        let scratch = scratch
+            .get_mut(..needed)
+            .ok_or(Error::ScratchTooSmall { needed, got })?;
+        if let Some(index) = dense.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFiniteDense { index });
+        }
+        let logit = self.logit(dense, ids, scratch);
+        let probability = 1.0 / (1.0 + libm::expf(-logit));
+        if probability.is_nan() {
+            return Err(Error::NonFiniteScore);
+        }
+        Ok(probability)
+    }
+
+    /// Scores `out.len()` examples: `dense` holds `num_dense` values per example and `ids`
+    /// `num_tables` ids per example, row after row. Each example runs exactly as [`Model::score`].
+    pub fn score_batch(
+        &self,
+        dense: &[f32],
+        ids: &[u32],
+        out: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let config = self.config();
+        let (d, t) = (config.num_dense(), config.num_tables());
+        let rows = out.len();
+        check_len(dense.len(), rows * d, |expected, got| Error::DenseLen {
+            expected,
+            got,
+        })?;
+        check_len(ids.len(), rows * t, |expected, got| Error::IdsLen {
+            expected,
+            got,
+        })?;
+        for (i, p) in out.iter_mut().enumerate() {
+            *p = self.score(
+                &dense[i * d..(i + 1) * d],
+                &ids[i * t..(i + 1) * t],
+                scratch,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The top MLP's output before the sigmoid. Lengths are checked by the caller.
+    fn logit(&self, dense: &[f32], ids: &[u32], scratch: &mut [f32]) -> f32 {
+        let config = self.config();
+        let (dim, tables) = (config.dim(), config.num_tables());
+        let (z, work) = scratch.split_at_mut((tables + 1) * dim);
+
+        for (x, &raw) in work.iter_mut().zip(dense) {
+            *x = match config.dense_transform() {
+                DenseTransform::Log1p => libm::log1pf(raw.max(0.0)),
+                DenseTransform::Identity => raw,
+            };
+        }
+        let z0 = self.mlp(config.bottom(), |l| self.file.bottom_layer(l), work, true);
+        z[..dim].copy_from_slice(&work[z0.clone()]);
+
+        for (t, (&raw, row_out)) in ids.iter().zip(z[dim..].chunks_exact_mut(dim)).enumerate() {
+            let rows = config.table_rows()[t];
+            kernels::read_row(self.file.table(t), row_of(raw, rows) as usize, row_out);
+        }
+
+        let (top_in, _) = work.split_at_mut(config.top_input_width());
+        top_in[..dim].copy_from_slice(&z[..dim]);
+        let mut k = dim;
+        for i in 1..=tables {
+            let zi = &z[i * dim..(i + 1) * dim];
+            for j in 0..i {
+                top_in[k] = kernels::dot(zi, &z[j * dim..(j + 1) * dim]);
+                k += 1;
+            }
+        }
+        let out = self.mlp(config.top(), |l| self.file.top_layer(l), work, false);
+        work[out.start]
+    }
+
+    /// Runs an MLP whose input sits at the front of `work`; returns where its output is.
+    /// Layers alternate: an input at the front writes its output at the back, and the reverse,
+    /// so `work` needs only the largest input-plus-output of any layer.
+    fn mlp<'l>(
+        &self,
+        widths: &Widths,
+        layer: impl Fn(usize) -> &'l mlet_formats::LayerTensors<'a>,
+        work: &mut [f32],
+        relu_last: bool,
+    ) -> core::ops::Range<usize>
+    where
+        'a: 'l,
+    {
+        let len = work.len();
+        let mut at_front = true;
+        let mut output = 0..0;
+        for l in 0..widths.layers() {
+            let (n_in, n_out) = widths.layer(l);
+            let relu = relu_last || l + 1 < widths.layers();
+            if at_front {
+                let (front, back) = work.split_at_mut(len - n_out);
+                kernels::linear(layer(l), &front[..n_in], back, relu);
+                output = len - n_out..len;
+            } else {
+                let (front, back) = work.split_at_mut(n_out);
+                kernels::linear(layer(l), &back[back.len() - n_in..], front, relu);
+                output = 0..n_out;
+            }
+            at_front = !at_front;
+        }
+        output
+    }
+}
+
+fn check_len(
+    got: usize,
+    expected: usize,
+    err: impl Fn(usize, usize) -> Error,
+) -> Result<(), Error> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(err(expected, got))
+    }
+}
