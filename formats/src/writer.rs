@@ -12,7 +12,7 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, Name, Rule};
 use crate::model_file::{Dtype, ModelFile};
 
 /// A tensor owned by the writer: dtype, shape and little-endian bytes.
@@ -187,6 +187,12 @@ impl ModelWriter {
 
     /// Serializes the file and checks it against every rule of the reader.
     pub fn to_bytes(&self) -> Result<Vec<u8>, WriteError> {
+        // The safetensors crate panics on a repeated name, so refuse it first.
+        let mut names: Vec<&str> = self.tensors.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|p| p[0] == p[1]) {
+            return Err(WriteError::Invalid(Error::tensor(Rule::DuplicateTensor, Name::new(pair[0]))));
+        }
         let views = self.tensors.iter().map(|(name, t)| (name.as_str(), t));
         let bytes = safetensors::serialize(views, Some(self.metadata.clone()))
             .map_err(|e| WriteError::Serialize(e.to_string()))?;

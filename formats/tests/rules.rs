@@ -1,0 +1,534 @@
+//! One test per rule of format v1: each file breaks only that rule, and the error names it.
+
+use mlet_formats::{Error, ModelFile, Rule, Subject};
+
+/// A tensor entry as it will be written in the header.
+#[derive(Clone)]
+struct Entry {
+    name: String,
+    dtype: String,
+    shape: Vec<u64>,
+    offsets: (u64, u64),
+}
+
+/// A model file assembled by hand, so that each test can break exactly one thing.
+#[derive(Clone)]
+struct RawFile {
+    /// (key, raw JSON value) pairs.
+    metadata: Vec<(String, String)>,
+    entries: Vec<Entry>,
+    data: Vec<u8>,
+    /// Extra JSON text inserted in the header object, raw.
+    extra_json: String,
+    /// Header padding to a multiple of this many bytes.
+    pad: usize,
+}
+
+fn size_of(dtype: &str) -> u64 {
+    match dtype {
+        "F32" => 4,
+        "F16" => 2,
+        _ => 1,
+    }
+}
+
+impl RawFile {
+    /// A valid int8 model: 2 tables of 3 and 2 rows, d = 2, bottom 1-2, top 5-1; table 0 with
+    /// per-row F16 scales, table 1 per-table.
+    fn valid() -> RawFile {
+        let meta = [
+            ("format", "mlet-dlrm"),
+            ("format_version", "1"),
+            ("num_dense", "1"),
+            ("table_rows", "3,2"),
+            ("dim", "2"),
+            ("bottom_mlp", "1-2"),
+            ("top_mlp", "1"),
+            ("interaction", "dot"),
+            ("dense_transform", "log1p"),
+            ("hashing", "mod"),
+            ("embedding_dtype", "int8"),
+            ("val_auc", "0.75"),
+        ];
+        let tensors: [(&str, &str, &[u64]); 10] = [
+            ("bottom.0.weight", "F32", &[2, 1]),
+            ("bottom.0.bias", "F32", &[2]),
+            ("top.0.weight", "F32", &[1, 5]),
+            ("top.0.bias", "F32", &[1]),
+            ("emb.0.scale", "F16", &[3]),
+            ("emb.0.offset", "F16", &[3]),
+            ("emb.1.scale", "F16", &[1]),
+            ("emb.1.offset", "F16", &[1]),
+            ("emb.0.weight", "U8", &[3, 2]),
+            ("emb.1.weight", "U8", &[2, 2]),
+        ];
+        let mut file = RawFile {
+            metadata: meta.iter().map(|(k, v)| (k.to_string(), format!("\"{v}\""))).collect(),
+            entries: tensors
+                .iter()
+                .map(|(n, d, s)| Entry { name: n.to_string(), dtype: d.to_string(), shape: s.to_vec(), offsets: (0, 0) })
+                .collect(),
+            data: Vec::new(),
+            extra_json: String::new(),
+            pad: 8,
+        };
+        file.lay_out();
+        file
+    }
+
+    /// Places the entries one after another in their current order and sizes the data.
+    fn lay_out(&mut self) {
+        let mut at = 0;
+        for e in &mut self.entries {
+            let len = e.shape.iter().product::<u64>() * size_of(&e.dtype);
+            e.offsets = (at, at + len);
+            at += len;
+        }
+        self.data = (0..at).map(|i| (i * 7 % 13) as u8).collect();
+    }
+
+    fn entry(&mut self, name: &str) -> &mut Entry {
+        self.entries.iter_mut().find(|e| e.name == name).unwrap()
+    }
+
+    fn set_meta(&mut self, key: &str, raw_json: &str) {
+        match self.metadata.iter_mut().find(|(k, _)| k == key) {
+            Some(kv) => kv.1 = raw_json.to_string(),
+            None => self.metadata.push((key.to_string(), raw_json.to_string())),
+        }
+    }
+
+    fn remove_meta(&mut self, key: &str) {
+        self.metadata.retain(|(k, _)| k != key);
+    }
+
+    fn header(&self) -> Vec<u8> {
+        let meta: Vec<String> = self.metadata.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        let mut parts = vec![format!("\"__metadata__\":{{{}}}", meta.join(","))];
+        for e in &self.entries {
+            let shape: Vec<String> = e.shape.iter().map(u64::to_string).collect();
+            parts.push(format!(
+                "\"{}\":{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
+                e.name,
+                e.dtype,
+                shape.join(","),
+                e.offsets.0,
+                e.offsets.1
+            ));
+        }
+        if !self.extra_json.is_empty() {
+            parts.push(self.extra_json.clone());
+        }
+        let mut header = format!("{{{}}}", parts.join(",")).into_bytes();
+        while header.len() % self.pad != 0 {
+            header.push(b' ');
+        }
+        header
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let header = self.header();
+        let mut out = (header.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&self.data);
+        out
+    }
+}
+
+fn parse_err(bytes: &[u8]) -> Error {
+    match ModelFile::parse(bytes) {
+        Ok(_) => panic!("the file was accepted"),
+        Err(e) => e,
+    }
+}
+
+fn assert_rule(file: &RawFile, rule: Rule) -> Error {
+    let err = parse_err(&file.bytes());
+    assert_eq!(err.rule, rule, "{err}");
+    err
+}
+
+fn assert_tensor_rule(file: &RawFile, rule: Rule, tensor: &str) {
+    let err = assert_rule(file, rule);
+    match err.subject {
+        Subject::Tensor(name) => assert_eq!(name.as_str(), tensor, "{err}"),
+        other => panic!("expected tensor {tensor}, got {other:?}"),
+    }
+}
+
+fn assert_meta_rule(file: &RawFile, rule: Rule, key: &str) {
+    let err = assert_rule(file, rule);
+    match err.subject {
+        Subject::Metadata(name) => assert_eq!(name.as_str(), key, "{err}"),
+        other => panic!("expected metadata key {key}, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_baseline_file_is_valid() {
+    let bytes = RawFile::valid().bytes();
+    let file = ModelFile::parse(&bytes).unwrap();
+    let config = file.config();
+    assert_eq!(config.table_rows(), &[3, 2]);
+    assert_eq!(config.top_input_width(), 5);
+    assert_eq!(file.table(0).scale.unwrap().len(), 3);
+    assert_eq!(file.table(1).offset.unwrap().len(), 1);
+    assert_eq!(file.metadata("val_auc"), Some("0.75"));
+    assert_eq!(file.data_len(), 40 + 16 + 10);
+}
+
+#[test]
+fn key_order_in_the_header_does_not_matter() {
+    let mut file = RawFile::valid();
+    file.entries.reverse();
+    let bytes = file.bytes();
+    ModelFile::parse(&bytes).unwrap();
+}
+
+#[test]
+fn truncated_prefix() {
+    assert_eq!(parse_err(&RawFile::valid().bytes()[..5]).rule, Rule::TruncatedPrefix);
+    assert_eq!(parse_err(&[]).rule, Rule::TruncatedPrefix);
+}
+
+#[test]
+fn header_past_end() {
+    let mut bytes = RawFile::valid().bytes();
+    let len = bytes.len() as u64;
+    bytes[..8].copy_from_slice(&len.to_le_bytes());
+    assert_eq!(parse_err(&bytes).rule, Rule::HeaderPastEnd);
+}
+
+#[test]
+fn header_too_long() {
+    let mut bytes = RawFile::valid().bytes();
+    bytes[..8].copy_from_slice(&((1u64 << 20) + 8).to_le_bytes());
+    assert_eq!(parse_err(&bytes).rule, Rule::HeaderTooLong);
+    bytes[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert_eq!(parse_err(&bytes).rule, Rule::HeaderTooLong);
+}
+
+#[test]
+fn header_not_padded() {
+    let mut file = RawFile::valid();
+    file.pad = 1;
+    if file.header().len() % 8 == 0 {
+        file.extra_json.push(' ');
+    }
+    // A valid JSON header whose length is not a multiple of 8.
+    let header = {
+        let mut h = file.header();
+        while h.len() % 8 == 0 {
+            h.push(b' ');
+        }
+        h
+    };
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(&file.data);
+    assert_eq!(parse_err(&bytes).rule, Rule::HeaderNotPadded);
+}
+
+#[test]
+fn invalid_utf8() {
+    let mut file = RawFile::valid();
+    file.set_meta("note", "\"abc\"");
+    let mut bytes = file.bytes();
+    let at = bytes.windows(3).position(|w| w == b"abc").unwrap();
+    bytes[at + 1] = 0xff;
+    let err = parse_err(&bytes);
+    assert_eq!(err.rule, Rule::InvalidUtf8);
+    assert_eq!(err.subject, Subject::HeaderByte((at + 1 - 8) as u32));
+}
+
+#[test]
+fn invalid_json() {
+    for extra in ["\"x\":", "\"x\":{\"dtype\":\"F32\",}", "]", "\"x\":{\"dtype\":\"F32\",\"shape\":[1.5]}"] {
+        let mut file = RawFile::valid();
+        file.extra_json = extra.to_string();
+        assert_rule(&file, Rule::InvalidJson);
+    }
+    let mut bytes = RawFile::valid().bytes();
+    let close = bytes.iter().rposition(|&b| b == b'}').unwrap();
+    bytes[close] = b' ';
+    assert_eq!(parse_err(&bytes).rule, Rule::InvalidJson);
+}
+
+#[test]
+fn trailing_text_after_the_header_object() {
+    let mut bytes = RawFile::valid().bytes();
+    let close = bytes.iter().rposition(|&b| b == b'}').unwrap();
+    bytes[close + 1] = b'x';
+    assert_eq!(parse_err(&bytes).rule, Rule::InvalidJson);
+}
+
+#[test]
+fn missing_metadata() {
+    let mut file = RawFile::valid();
+    let header_without_metadata = {
+        let text = String::from_utf8(file.header()).unwrap();
+        let start = text.find("\"__metadata__\"").unwrap();
+        let end = text[start..].find("},").unwrap() + start + 2;
+        format!("{}{}", &text[..start], &text[end..])
+    };
+    file.pad = 8;
+    let mut header = header_without_metadata.into_bytes();
+    while header.len() % 8 != 0 {
+        header.push(b' ');
+    }
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(&file.data);
+    assert_eq!(parse_err(&bytes).rule, Rule::MissingMetadata);
+}
+
+#[test]
+fn metadata_not_string() {
+    let mut file = RawFile::valid();
+    file.set_meta("dim", "2");
+    assert_meta_rule(&file, Rule::MetadataNotString, "dim");
+}
+
+#[test]
+fn missing_metadata_key() {
+    for key in ["format", "format_version", "num_dense", "table_rows", "dim", "bottom_mlp", "top_mlp", "interaction", "dense_transform", "hashing", "embedding_dtype"] {
+        let mut file = RawFile::valid();
+        file.remove_meta(key);
+        assert_meta_rule(&file, Rule::MissingMetadataKey, key);
+    }
+}
+
+#[test]
+fn duplicate_metadata_key() {
+    let mut file = RawFile::valid();
+    file.metadata.push(("dim".into(), "\"2\"".into()));
+    assert_meta_rule(&file, Rule::DuplicateMetadataKey, "dim");
+}
+
+#[test]
+fn unknown_format_and_version() {
+    let mut file = RawFile::valid();
+    file.set_meta("format", "\"safetensors\"");
+    assert_meta_rule(&file, Rule::UnknownFormat, "format");
+    let mut file = RawFile::valid();
+    file.set_meta("format_version", "\"2\"");
+    assert_meta_rule(&file, Rule::UnsupportedVersion, "format_version");
+}
+
+#[test]
+fn invalid_numbers() {
+    for (key, value) in [("dim", "two"), ("dim", "-2"), ("num_dense", ""), ("table_rows", "3,,2"), ("table_rows", "3,99999999999"), ("bottom_mlp", "1-x")] {
+        let mut file = RawFile::valid();
+        file.set_meta(key, &format!("\"{value}\""));
+        assert_meta_rule(&file, Rule::InvalidNumber, key);
+    }
+}
+
+#[test]
+fn zero_widths_and_rows() {
+    let mut file = RawFile::valid();
+    file.set_meta("dim", "\"0\"");
+    assert_meta_rule(&file, Rule::ZeroWidth, "dim");
+    let mut file = RawFile::valid();
+    file.set_meta("bottom_mlp", "\"1-0-2\"");
+    assert_meta_rule(&file, Rule::ZeroWidth, "bottom_mlp");
+    let mut file = RawFile::valid();
+    file.set_meta("table_rows", "\"3,0\"");
+    assert_meta_rule(&file, Rule::ZeroRows, "table_rows");
+}
+
+#[test]
+fn too_many_tables() {
+    let mut file = RawFile::valid();
+    file.set_meta("table_rows", &format!("\"{}\"", vec!["1"; 65].join(",")));
+    assert_meta_rule(&file, Rule::TooManyTables, "table_rows");
+}
+
+#[test]
+fn layer_count() {
+    let mut file = RawFile::valid();
+    file.set_meta("bottom_mlp", "\"1-2-2-2-2-2-2-2-2-2\"");
+    assert_meta_rule(&file, Rule::LayerCount, "bottom_mlp");
+    let mut file = RawFile::valid();
+    file.set_meta("bottom_mlp", "\"2\"");
+    file.set_meta("num_dense", "\"2\"");
+    assert_meta_rule(&file, Rule::LayerCount, "bottom_mlp");
+}
+
+#[test]
+fn widths_dont_chain() {
+    let mut file = RawFile::valid();
+    file.set_meta("bottom_mlp", "\"1-3\"");
+    assert_meta_rule(&file, Rule::WidthsDontChain, "bottom_mlp");
+    let mut file = RawFile::valid();
+    file.set_meta("num_dense", "\"4\"");
+    assert_meta_rule(&file, Rule::WidthsDontChain, "bottom_mlp");
+    let mut file = RawFile::valid();
+    file.set_meta("top_mlp", "\"2\"");
+    assert_meta_rule(&file, Rule::WidthsDontChain, "top_mlp");
+}
+
+#[test]
+fn unknown_enumerations() {
+    for (key, rule) in [
+        ("interaction", Rule::UnknownInteraction),
+        ("dense_transform", Rule::UnknownDenseTransform),
+        ("hashing", Rule::UnknownHashing),
+        ("embedding_dtype", Rule::UnknownEmbeddingDtype),
+    ] {
+        let mut file = RawFile::valid();
+        file.set_meta(key, "\"other\"");
+        assert_meta_rule(&file, rule, key);
+    }
+}
+
+#[test]
+fn tensor_info_fields() {
+    let mut file = RawFile::valid();
+    file.extra_json = "\"top.0.bias\":{\"dtype\":\"F32\",\"shape\":[1]}".into();
+    file.entries.retain(|e| e.name != "top.0.bias");
+    assert_rule(&file, Rule::TensorInfoFields);
+    let mut file = RawFile::valid();
+    file.extra_json = "\"emb.9.weight\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1}".into();
+    assert_rule(&file, Rule::TensorInfoFields);
+    let mut file = RawFile::valid();
+    file.extra_json = "\"emb.9.weight\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}".into();
+    assert_rule(&file, Rule::TensorInfoFields);
+}
+
+#[test]
+fn unknown_dtype() {
+    let mut file = RawFile::valid();
+    file.entry("top.0.bias").dtype = "BF16".into();
+    assert_tensor_rule(&file, Rule::UnknownDtype, "top.0.bias");
+}
+
+#[test]
+fn wrong_dtype() {
+    let mut file = RawFile::valid();
+    file.entry("emb.1.weight").dtype = "F16".into();
+    assert_tensor_rule(&file, Rule::WrongDtype, "emb.1.weight");
+    let mut file = RawFile::valid();
+    file.entry("bottom.0.bias").dtype = "U8".into();
+    assert_tensor_rule(&file, Rule::WrongDtype, "bottom.0.bias");
+}
+
+#[test]
+fn wrong_shape() {
+    let mut file = RawFile::valid();
+    file.entry("bottom.0.weight").shape = vec![1, 2];
+    assert_tensor_rule(&file, Rule::WrongShape, "bottom.0.weight");
+    let mut file = RawFile::valid();
+    file.entry("emb.0.scale").shape = vec![2];
+    assert_tensor_rule(&file, Rule::WrongShape, "emb.0.scale");
+    let mut file = RawFile::valid();
+    file.entry("emb.1.weight").shape = vec![2, 2, 1, 1, 1];
+    assert_rule(&file, Rule::WrongShape);
+}
+
+#[test]
+fn size_mismatch() {
+    let mut file = RawFile::valid();
+    file.entry("top.0.weight").offsets.1 -= 4;
+    assert_tensor_rule(&file, Rule::SizeMismatch, "top.0.weight");
+}
+
+#[test]
+fn offsets_out_of_bounds() {
+    let mut file = RawFile::valid();
+    let len = file.data.len() as u64;
+    file.entry("emb.1.weight").offsets = (len - 2, len + 2);
+    assert_tensor_rule(&file, Rule::OffsetsOutOfBounds, "emb.1.weight");
+    let mut file = RawFile::valid();
+    file.entry("emb.1.weight").offsets = (8, 4);
+    assert_tensor_rule(&file, Rule::OffsetsOutOfBounds, "emb.1.weight");
+}
+
+#[test]
+fn misaligned() {
+    let mut file = RawFile::valid();
+    let scale = file.entries.iter().position(|e| e.name == "emb.1.scale").unwrap();
+    let entry = file.entries.remove(scale);
+    file.entries.insert(0, entry);
+    file.lay_out();
+    assert_tensor_rule(&file, Rule::Misaligned, "bottom.0.weight");
+}
+
+#[test]
+fn overlap() {
+    let mut file = RawFile::valid();
+    let offsets = file.entry("emb.1.scale").offsets;
+    file.entry("emb.1.offset").offsets = offsets;
+    file.data.truncate(file.data.len() - 2);
+    for e in &mut file.entries {
+        if e.name.ends_with(".weight") && e.name.starts_with("emb") {
+            e.offsets = (e.offsets.0 - 2, e.offsets.1 - 2);
+        }
+    }
+    assert_rule(&file, Rule::Overlap);
+}
+
+#[test]
+fn hole() {
+    let mut file = RawFile::valid();
+    file.data.extend_from_slice(&[0; 4]);
+    assert_rule(&file, Rule::Hole);
+}
+
+#[test]
+fn unexpected_tensor() {
+    let mut file = RawFile::valid();
+    file.extra_json = "\"emb.2.weight\":{\"dtype\":\"U8\",\"shape\":[1,2],\"data_offsets\":[0,2]}".into();
+    assert_tensor_rule(&file, Rule::UnexpectedTensor, "emb.2.weight");
+    for name in ["foo", "emb.01.weight", "bottom.0.scale", "top.1.weight", "emb.0.weight.x"] {
+        let mut file = RawFile::valid();
+        file.extra_json = format!("\"{name}\":{{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}");
+        assert_tensor_rule(&file, Rule::UnexpectedTensor, name);
+    }
+}
+
+#[test]
+fn scales_are_unexpected_outside_int8() {
+    let mut file = RawFile::valid();
+    file.set_meta("embedding_dtype", "\"f32\"");
+    assert_tensor_rule(&file, Rule::UnexpectedTensor, "emb.0.scale");
+    file.entries.retain(|e| !e.name.ends_with("scale") && !e.name.ends_with("offset") || !e.name.starts_with("emb"));
+    for e in &mut file.entries {
+        if e.dtype == "U8" {
+            e.dtype = "F32".into();
+        }
+    }
+    file.lay_out();
+    ModelFile::parse(&file.bytes()).unwrap();
+    file.entries.push(Entry { name: "emb.0.scale".into(), dtype: "F32".into(), shape: vec![1], offsets: (0, 0) });
+    file.lay_out();
+    assert_tensor_rule(&file, Rule::UnexpectedTensor, "emb.0.scale");
+}
+
+#[test]
+fn missing_tensor() {
+    for name in ["top.0.bias", "emb.1.scale", "emb.0.weight", "bottom.0.weight"] {
+        let mut file = RawFile::valid();
+        file.entries.retain(|e| e.name != name);
+        file.lay_out();
+        assert_tensor_rule(&file, Rule::MissingTensor, name);
+    }
+}
+
+#[test]
+fn duplicate_tensor() {
+    let mut file = RawFile::valid();
+    let copy = file.entry("top.0.bias").clone();
+    file.entries.push(copy);
+    assert_tensor_rule(&file, Rule::DuplicateTensor, "top.0.bias");
+}
+
+#[test]
+fn long_names_are_cut_in_errors() {
+    let mut file = RawFile::valid();
+    let name = "x".repeat(100);
+    file.extra_json = format!("\"{name}\":{{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}");
+    let err = assert_rule(&file, Rule::UnexpectedTensor);
+    let shown = err.to_string();
+    assert!(shown.contains("xxxx..") && shown.len() < 150, "{shown}");
+}
