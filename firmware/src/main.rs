@@ -1,0 +1,178 @@
+//! # mlet-firmware
+//!
+//! Scores an MLET model embedded in flash on input rows embedded at build time, on a Cortex-M4F
+//! (`thumbv7em-none-eabihf`, QEMU `mps2-an386`) or a Cortex-M3 (`thumbv7m-none-eabi`,
+//! `mps2-an385`), and prints through semihosting:
+//!
+//! ```text
+//! model 0x00001230 123456        address and bytes of the model in flash
+//! stack 1234                     peak stack in bytes while parsing and scoring (painted stack)
+//! score 0 3f1a2b3c               each row's probability as f32 bits, hex
+//! ...
+//! ok 32                          rows scored
+//! ```
+//!
+//! or `error <message>` if the model does not parse or a row does not score. It exits through
+//! semihosting: 0 after `ok`, non-zero after an error, a panic or a hard fault.
+//!
+//! No heap: the scratch buffer and the scores are statics sized at build time (`build.rs`).
+#![no_std]
+#![no_main]
+
+use core::fmt::Display;
+use core::ptr::{addr_of, read_volatile, write_volatile};
+
+use cortex_m as _; // the critical-section implementation semihosting needs
+use cortex_m_rt::{entry, exception, ExceptionFrame};
+use cortex_m_semihosting::{debug, hprintln};
+use panic_semihosting as _; // panics print and exit non-zero
+
+mod consts {
+    include!(concat!(env!("OUT_DIR"), "/consts.rs"));
+}
+use consts::{INPUTS_LEN, MODEL_LEN, NUM_DENSE, NUM_IDS, ROWS, SCRATCH_LEN};
+
+/// Bytes with 16-byte alignment, so f32 tensors sit aligned in flash (the runtime does not need
+/// it, but it keeps the word loads fast).
+#[repr(C, align(16))]
+struct Aligned<T>(T);
+
+/// The model file, in its own `.model` section (placed by `memory.x`).
+#[link_section = ".model"]
+#[used]
+static MODEL: Aligned<[u8; MODEL_LEN]> =
+    Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/model.bin")));
+
+/// The input rows: a 20-byte header (checked by `build.rs`), then rows of dense f32 and ids u32.
+static INPUTS: [u8; INPUTS_LEN] = *include_bytes!(concat!(env!("OUT_DIR"), "/inputs.bin"));
+const HEADER: usize = 20;
+const ROW_BYTES: usize = 4 * (NUM_DENSE + NUM_IDS);
+
+/// The word painted over the free stack before scoring.
+const PAINT: u32 = 0xC0FF_EE55;
+
+extern "C" {
+    /// Top of the stack (cortex-m-rt's link.x): the stack grows down from here.
+    static _stack_start: u32;
+    /// Lowest address the stack may use: the end of `.bss`/`.uninit`.
+    static _stack_end: u32;
+}
+
+#[entry]
+fn main() -> ! {
+    static mut SCRATCH: [f32; SCRATCH_LEN] = [0.0; SCRATCH_LEN];
+    static mut SCORES: [u32; ROWS] = [0; ROWS];
+
+    hprintln!("model {:#010x} {}", MODEL.0.as_ptr() as usize, MODEL_LEN);
+    paint_stack();
+    let result = score_all(&MODEL.0, SCRATCH, SCORES);
+    hprintln!("stack {}", peak_stack());
+    finish(result, SCORES)
+}
+
+/// Prints the scores or the error and exits.
+fn finish<E: Display>(result: Result<(), E>, scores: &[u32]) -> ! {
+    match result {
+        Ok(()) => {
+            for (i, bits) in scores.iter().enumerate() {
+                hprintln!("score {} {:08x}", i, bits);
+            }
+            hprintln!("ok {}", scores.len());
+            debug::exit(debug::EXIT_SUCCESS);
+        }
+        Err(e) => {
+            hprintln!("error {}", e);
+            debug::exit(debug::EXIT_FAILURE);
+        }
+    }
+    loop {
+        cortex_m::asm::bkpt();
+    }
+}
+
+/// Reads row `r` of the embedded inputs into `dense` and `ids`.
+fn read_row(r: usize, dense: &mut [f32; NUM_DENSE], ids: &mut [u32; NUM_IDS]) {
+    let start = HEADER + r * ROW_BYTES;
+    let (d, i) = INPUTS[start..start + ROW_BYTES].split_at(4 * NUM_DENSE);
+    for (v, b) in dense.iter_mut().zip(d.chunks_exact(4)) {
+        *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    for (v, b) in ids.iter_mut().zip(i.chunks_exact(4)) {
+        *v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+}
+
+/// Parses the model and scores every embedded row into `scores` (f32 bits).
+#[cfg(not(feature = "harness-only"))]
+#[inline(never)]
+fn score_all(
+    model: &[u8],
+    scratch: &mut [f32],
+    scores: &mut [u32],
+) -> Result<(), mlet_runtime::Error> {
+    let model = mlet_runtime::Model::parse(model)?;
+    let (mut dense, mut ids) = ([0.0f32; NUM_DENSE], [0u32; NUM_IDS]);
+    for (r, out) in scores.iter_mut().enumerate() {
+        read_row(r, &mut dense, &mut ids);
+        *out = model.score(&dense, &ids, scratch)?.to_bits();
+    }
+    Ok(())
+}
+
+/// The harness without the runtime: reads the rows and the model's first bytes the same way,
+/// so that its size is everything but the runtime's code.
+#[cfg(feature = "harness-only")]
+#[inline(never)]
+fn score_all(
+    model: &[u8],
+    scratch: &mut [f32],
+    scores: &mut [u32],
+) -> Result<(), core::convert::Infallible> {
+    let (mut dense, mut ids) = ([0.0f32; NUM_DENSE], [0u32; NUM_IDS]);
+    for (r, out) in scores.iter_mut().enumerate() {
+        read_row(r, &mut dense, &mut ids);
+        let first = scratch.first_mut().map_or(0, |s| {
+            *s = dense[0];
+            s.to_bits()
+        });
+        *out = first ^ ids[0] ^ u32::from(model[r % model.len()]);
+    }
+    Ok(())
+}
+
+/// Fills the free stack, from the end of static RAM up to just below the current stack
+/// pointer, with [`PAINT`].
+#[inline(never)]
+fn paint_stack() {
+    let bottom = addr_of!(_stack_end) as usize;
+    // 64 bytes of margin below this function's own frame; nothing is called inside the loop.
+    let top = cortex_m::register::msp::read() as usize - 64;
+    let mut p = bottom;
+    while p < top {
+        // SAFETY: [bottom, top) is RAM below every live stack frame and above every static.
+        unsafe { write_volatile(p as *mut u32, PAINT) };
+        p += 4;
+    }
+}
+
+/// Bytes of stack used so far at most: from the top of RAM down to the lowest word that no
+/// longer holds [`PAINT`].
+fn peak_stack() -> usize {
+    let (bottom, top) = (addr_of!(_stack_end) as usize, addr_of!(_stack_start) as usize);
+    let mut p = bottom;
+    // SAFETY: [bottom, top) is the stack region, plain RAM.
+    while p < top && unsafe { read_volatile(p as *const u32) } == PAINT {
+        p += 4;
+    }
+    top - p
+}
+
+/// A hard fault prints its address and exits non-zero instead of spinning forever.
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    hprintln!("hardfault pc {:#010x}", frame.pc());
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::bkpt();
+    }
+}
