@@ -1,1 +1,37 @@
+//! Shared set-up for the benchmarks: the paper's Criteo model configuration with random weights,
+//! and reproducible inputs.
 
+use mlet_formats::writer::RandomModel;
+use mlet_formats::{Config, DenseTransform, Dtype, EmbeddingDtype};
+
+/// The paper's Criteo-Kaggle DLRM: 26 tables of `rows` rows, bottom 13-512-256-64-`dim`,
+/// top 512-256-1, with random weights (F32 MLPs; int8 tables with per-row F16 scales).
+pub fn criteo_model(dim: u32, rows: u32, tables: EmbeddingDtype) -> Vec<u8> {
+    let config = Config::new(&[rows; 26], dim, &[13, 512, 256, 64, dim], &[512, 256, 1], DenseTransform::Log1p, tables)
+        .expect("the Criteo configuration is valid");
+    let model = RandomModel { config, mlp_dtype: Dtype::F32, int8_per_row: true, int8_scale_dtype: Dtype::F16, seed: 1 };
+    model.writer().to_bytes().expect("random models are valid")
+}
+
+/// `count` Criteo-shaped examples: 13 dense counts and 26 raw ids each, row after row.
+pub fn criteo_inputs(count: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let dense = (0..count * 13).map(|_| (next() % 1000) as f32).collect();
+    let ids = (0..count * 26).map(|_| next() as u32).collect();
+    (dense, ids)
+}
+
+/// Bytes of the MLP weights and biases of a model (F32): what one batch-1 score must stream.
+pub fn mlp_bytes(config: &Config) -> usize {
+    [config.bottom(), config.top()]
+        .iter()
+        .flat_map(|w| (0..w.layers()).map(|l| w.layer(l)))
+        .map(|(n_in, n_out)| (n_in * n_out + n_out) * 4)
+        .sum()
+}

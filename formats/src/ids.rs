@@ -11,8 +11,7 @@ impl core::fmt::Display for BadCriteoToken {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for BadCriteoToken {}
+impl core::error::Error for BadCriteoToken {}
 
 /// Criteo raw id: an 8-hex-digit token (either case) is its value as u32; an empty field is 0.
 pub fn criteo_id(token: &[u8]) -> Result<u32, BadCriteoToken> {

@@ -10,43 +10,70 @@ use mlet_formats::{Dtype, LayerTensors, TableTensors, Tensor};
 
 const LANES: usize = 8;
 
-/// Adds the 8 partial sums in a fixed tree, then the tail.
-fn reduce(acc: [f32; LANES], tail: f32) -> f32 {
-    (((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))) + tail
+/// Adds the partial sums by halving (lane i plus lane i + half, until one is left), then the tail.
+fn reduce(mut acc: [f32; LANES], tail: f32) -> f32 {
+    let mut half = LANES / 2;
+    while half > 0 {
+        for i in 0..half {
+            acc[i] += acc[i + half];
+        }
+        half /= 2;
+    }
+    acc[0] + tail
 }
 
 /// `sum a[i] * b[i]` over `min(a.len(), b.len())` elements, in the fixed order.
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    dot_with(a, b, |v| *v)
+    let n = a.len().min(b.len());
+    dot_rows([&a[..n]], &b[..n], |v| *v)[0]
 }
 
-/// Dot product of little-endian F32 bytes with `x`.
-fn dot_f32_bytes(w: &[u8], x: &[f32]) -> f32 {
-    dot_with(w.as_chunks::<4>().0, x, |b| f32::from_le_bytes(*b))
-}
+/// Rows of a weight matrix scored together: enough independent sums to keep the adders busy.
+const BLOCK: usize = 1;
 
-/// Dot product of little-endian F16 bytes with `x`.
-fn dot_f16_bytes(w: &[u8], x: &[f32]) -> f32 {
-    dot_with(w.as_chunks::<2>().0, x, |b| f16::from_le_bytes(*b).to_f32())
-}
-
+/// `R` dot products of weight rows with the same `x` (each row as long as `x`), sharing the
+/// loads of `x`. Each row's sum runs in the fixed order, whatever `R` is.
 #[inline(always)]
-fn dot_with<T>(w: &[T], x: &[f32], load: impl Fn(&T) -> f32) -> f32 {
-    let n = w.len().min(x.len());
-    let (w, x) = (&w[..n], &x[..n]);
-    let mut acc = [0.0f32; LANES];
-    let mut w_chunks = w.chunks_exact(LANES);
-    let mut x_chunks = x.chunks_exact(LANES);
-    for (wc, xc) in (&mut w_chunks).zip(&mut x_chunks) {
-        for k in 0..LANES {
-            acc[k] += load(&wc[k]) * xc[k];
+fn dot_rows<const R: usize, T>(w: [&[T]; R], x: &[f32], load: impl Fn(&T) -> f32) -> [f32; R] {
+    let mut acc = [[0.0f32; LANES]; R];
+    let mut tail = [0.0f32; R];
+    let full = x.len() / LANES * LANES;
+    let rows = w.map(|row| row.get(..x.len()).unwrap_or(&[]));
+    if rows.iter().all(|row| row.len() == x.len()) {
+        for (c, xc) in x[..full].chunks_exact(LANES).enumerate() {
+            for r in 0..R {
+                let wc = &rows[r][c * LANES..c * LANES + LANES];
+                for k in 0..LANES {
+                    acc[r][k] += load(&wc[k]) * xc[k];
+                }
+            }
+        }
+        for r in 0..R {
+            for (wv, xv) in rows[r][full..].iter().zip(&x[full..]) {
+                tail[r] += load(wv) * xv;
+            }
         }
     }
-    let mut tail = 0.0f32;
-    for (wv, xv) in w_chunks.remainder().iter().zip(x_chunks.remainder()) {
-        tail += load(wv) * xv;
+    let mut out = [0.0f32; R];
+    for r in 0..R {
+        out[r] = reduce(acc[r], tail[r]);
     }
-    reduce(acc, tail)
+    out
+}
+
+/// `out[j] = W[j] . x` for each row of `W` (little-endian `T` elements of `size` bytes).
+fn matvec<const S: usize>(w: &[u8], x: &[f32], out: &mut [f32], load: impl Fn(&[u8; S]) -> f32 + Copy) {
+    let w = w.as_chunks::<S>().0;
+    let n = x.len().max(1);
+    let mut blocks = w.chunks_exact(n * BLOCK).zip(out.chunks_exact_mut(BLOCK));
+    for (wb, ob) in &mut blocks {
+        let rows: [&[[u8; S]]; BLOCK] = core::array::from_fn(|r| &wb[r * n..(r + 1) * n]);
+        ob.copy_from_slice(&dot_rows(rows, x, load));
+    }
+    let done = out.len() / BLOCK * BLOCK;
+    for (row, o) in w[done * n..].chunks_exact(n).zip(&mut out[done..]) {
+        *o = dot_rows([row], x, load)[0];
+    }
 }
 
 /// Element `i` of an F32 or F16 tensor (0.0 past the end; the reader has checked lengths).
@@ -70,14 +97,12 @@ fn element(t: &Tensor<'_>, i: usize) -> f32 {
 
 /// `output = W input + b`, then ReLU if asked. `W` is [output.len(), input.len()] row-major.
 pub(crate) fn linear(layer: &LayerTensors<'_>, input: &[f32], output: &mut [f32], relu: bool) {
-    let row_bytes = input.len() * layer.weight.dtype.size();
-    let rows = layer.weight.bytes.chunks_exact(row_bytes.max(1));
-    for (j, (out, w)) in output.iter_mut().zip(rows).enumerate() {
-        let sum = match layer.weight.dtype {
-            Dtype::F16 => dot_f16_bytes(w, input),
-            _ => dot_f32_bytes(w, input),
-        };
-        let value = sum + element(&layer.bias, j);
+    match layer.weight.dtype {
+        Dtype::F16 => matvec::<2>(layer.weight.bytes, input, output, |b| f16::from_le_bytes(*b).to_f32()),
+        _ => matvec::<4>(layer.weight.bytes, input, output, |b| f32::from_le_bytes(*b)),
+    }
+    for (j, out) in output.iter_mut().enumerate() {
+        let value = *out + element(&layer.bias, j);
         *out = if relu && value < 0.0 { 0.0 } else { value };
     }
 }

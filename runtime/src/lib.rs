@@ -91,6 +91,15 @@ impl fmt::Display for Error {
     }
 }
 
+impl core::error::Error for Error {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Error::Format(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// A validated model, borrowing the file's bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Model<'a> {
