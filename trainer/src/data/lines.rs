@@ -1,0 +1,79 @@
+//! Line-by-line reading of a text file with line numbers; `\n` and `\r\n` endings both work.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// Reads a file one line at a time, without the line ending, counting lines from 1.
+pub struct Lines {
+    path: PathBuf,
+    reader: BufReader<File>,
+    buf: Vec<u8>,
+    line_no: u64,
+}
+
+impl Lines {
+    /// Opens `path`.
+    pub fn open(path: &Path) -> Result<Lines> {
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Lines {
+            path: path.to_path_buf(),
+            reader: BufReader::with_capacity(1 << 20, file),
+            buf: Vec::with_capacity(1024),
+            line_no: 0,
+        })
+    }
+
+    /// The file being read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The number of the line last returned (1-based; 0 before the first).
+    pub fn line_no(&self) -> u64 {
+        self.line_no
+    }
+
+    /// The next line without its `\n` or `\r\n`, or `None` at the end of the file.
+    pub fn next_line(&mut self) -> Result<Option<&[u8]>> {
+        self.buf.clear();
+        let n = self
+            .reader
+            .read_until(b'\n', &mut self.buf)
+            .with_context(|| format!("cannot read {}", self.path.display()))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line_no += 1;
+        if self.buf.last() == Some(&b'\n') {
+            self.buf.pop();
+        }
+        if self.buf.last() == Some(&b'\r') {
+            self.buf.pop();
+        }
+        Ok(Some(&self.buf))
+    }
+}
+
+/// Counts the lines of a file the way [`Lines`] returns them (a last line without `\n` counts).
+pub fn count_lines(path: &Path) -> Result<u64> {
+    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut lines, mut last) = (0u64, b'\n');
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        last = buf[n - 1];
+    }
+    if last != b'\n' {
+        lines += 1;
+    }
+    Ok(lines)
+}

@@ -1,0 +1,344 @@
+//! Training data: the data specs of the command line, streaming readers, and the reader thread
+//! that parses batches while the model computes.
+//!
+//! Every reader yields rows of raw values: `num_dense` dense values as read (the model applies
+//! its own `log1p`), one raw u32 id per table (the model maps it to a row by `raw mod n_t`), and
+//! a 0/1 label (NaN for unlabeled rows, which only scoring accepts). Rows are numbered from 0 in
+//! file order (a header line is not a row); a range of row numbers selects a split, so that the
+//! validation tail keeps time order and a resumed run restarts at an exact row.
+
+mod avazu;
+mod criteo;
+mod lines;
+mod synthetic;
+
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::thread;
+
+use anyhow::{bail, Context, Result};
+
+pub use synthetic::{write_criteo_tsv, World};
+
+/// How many dense values and tables a data source has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schema {
+    /// Dense values per row.
+    pub num_dense: usize,
+    /// Categorical features (embedding tables) per row.
+    pub num_tables: usize,
+}
+
+/// Rows side by side: `dense` holds `num_dense` values per row, `ids` `num_tables` raw ids per row.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Batch {
+    /// Raw dense values, row-major.
+    pub dense: Vec<f32>,
+    /// Raw categorical ids, row-major.
+    pub ids: Vec<u32>,
+    /// Labels, 0 or 1 (NaN for unlabeled rows).
+    pub labels: Vec<f32>,
+    /// The row number that follows this batch's last row in its source.
+    pub next_row: u64,
+}
+
+impl Batch {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when the batch holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// A data source named on the command line.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DataSpec {
+    /// `criteo:PATH`: Criteo Kaggle TSV (40 columns, or the 39-column unlabeled test layout).
+    Criteo(PathBuf),
+    /// `avazu:PATH`: Avazu CSV with header.
+    Avazu(PathBuf),
+    /// `synthetic:N[:SEED[:RANK]]`: N rows from the built-in ground-truth model.
+    Synthetic {
+        /// Rows.
+        rows: u64,
+        /// Which rows (the hidden model itself is the same for every seed).
+        seed: u64,
+        /// Rank of the hidden model's latent vectors.
+        rank: usize,
+    },
+}
+
+/// Default rank of the synthetic ground truth's latent vectors.
+pub const DEFAULT_SYNTHETIC_RANK: usize = 8;
+
+impl FromStr for DataSpec {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<DataSpec> {
+        let (kind, rest) = s
+            .split_once(':')
+            .with_context(|| format!("data spec `{s}`: expected criteo:PATH, avazu:PATH or synthetic:N[:SEED[:RANK]]"))?;
+        match kind {
+            "criteo" if !rest.is_empty() => Ok(DataSpec::Criteo(rest.into())),
+            "avazu" if !rest.is_empty() => Ok(DataSpec::Avazu(rest.into())),
+            "synthetic" => {
+                let parts: Vec<&str> = rest.split(':').collect();
+                if parts.len() > 3 {
+                    bail!("data spec `{s}`: expected synthetic:N[:SEED[:RANK]]");
+                }
+                let number = |i: usize, what: &str| -> Result<Option<u64>> {
+                    parts
+                        .get(i)
+                        .map(|p| p.parse::<u64>().with_context(|| format!("data spec `{s}`: {what} `{p}` is not a whole number")))
+                        .transpose()
+                };
+                let rows = number(0, "N")?.unwrap_or(0);
+                let seed = number(1, "SEED")?.unwrap_or(0);
+                let rank = number(2, "RANK")?.unwrap_or(DEFAULT_SYNTHETIC_RANK as u64) as usize;
+                if rank == 0 || rank > 64 {
+                    bail!("data spec `{s}`: RANK must be 1..=64");
+                }
+                Ok(DataSpec::Synthetic { rows, seed, rank })
+            }
+            _ => bail!("data spec `{s}`: expected criteo:PATH, avazu:PATH or synthetic:N[:SEED[:RANK]]"),
+        }
+    }
+}
+
+impl fmt::Display for DataSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataSpec::Criteo(p) => write!(f, "criteo:{}", p.display()),
+            DataSpec::Avazu(p) => write!(f, "avazu:{}", p.display()),
+            DataSpec::Synthetic { rows, seed, rank } => write!(f, "synthetic:{rows}:{seed}:{rank}"),
+        }
+    }
+}
+
+impl DataSpec {
+    /// The schema every row of this source has.
+    pub fn schema(&self) -> Schema {
+        match self {
+            DataSpec::Criteo(_) | DataSpec::Synthetic { .. } => Schema { num_dense: 13, num_tables: 26 },
+            DataSpec::Avazu(_) => Schema { num_dense: 1, num_tables: avazu::CATEGORICAL.len() },
+        }
+    }
+
+    /// Number of rows (data lines; a header is not a row). Reads through a file once, without
+    /// parsing it.
+    pub fn count_rows(&self) -> Result<u64> {
+        match self {
+            DataSpec::Criteo(path) => lines::count_lines(path),
+            DataSpec::Avazu(path) => Ok(lines::count_lines(path)?.saturating_sub(1)),
+            DataSpec::Synthetic { rows, .. } => Ok(*rows),
+        }
+    }
+
+    /// Opens a reader positioned at row 0.
+    pub fn open(&self, options: ReadOptions) -> Result<Box<dyn Source>> {
+        Ok(match self {
+            DataSpec::Criteo(path) => Box::new(criteo::CriteoSource::open(path, options)?),
+            DataSpec::Avazu(path) => Box::new(avazu::AvazuSource::open(path, options)?),
+            DataSpec::Synthetic { rows, seed, rank } => {
+                Box::new(synthetic::SyntheticSource::new(*rows, *seed, *rank))
+            }
+        })
+    }
+}
+
+/// How readers treat their input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Count malformed lines and go on, instead of stopping at the first.
+    pub skip_bad_lines: bool,
+    /// Reject rows without a label (training and evaluation); scoring accepts them.
+    pub require_labels: bool,
+}
+
+/// A malformed line: which file, which line, which column, what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadLine {
+    /// The file.
+    pub file: PathBuf,
+    /// Line number, from 1 (a header is line 1).
+    pub line: u64,
+    /// The column, 1-based, with its name; `None` when the line as a whole is wrong.
+    pub column: Option<(usize, String)>,
+    /// What was wrong.
+    pub problem: String,
+}
+
+impl fmt::Display for BadLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: line {}: ", self.file.display(), self.line)?;
+        if let Some((index, name)) = &self.column {
+            write!(f, "column {index} ({name}): ")?;
+        }
+        f.write_str(&self.problem)
+    }
+}
+
+impl std::error::Error for BadLine {}
+
+/// A problem with one field or a whole line, before the file and line are attached.
+pub(crate) struct FieldError {
+    /// 0-based field index, or `None` for the whole line.
+    pub field: Option<usize>,
+    /// What was wrong.
+    pub problem: String,
+}
+
+/// A stream of rows.
+pub trait Source: Send {
+    /// Reads the next row onto the end of `batch`; `Ok(false)` at the end of the input.
+    /// Malformed lines are errors (a [`BadLine`]) unless skipping was asked for.
+    fn next_row(&mut self, batch: &mut Batch) -> Result<bool>;
+    /// Passes over `n` rows without parsing them.
+    fn skip_rows(&mut self, n: u64) -> Result<()>;
+    /// Number of the next row (rows read, skipped or malformed so far).
+    fn position(&self) -> u64;
+    /// Malformed lines skipped so far.
+    fn bad_lines(&self) -> u64;
+}
+
+/// Shortens a field for an error message.
+pub(crate) fn shown(token: &[u8]) -> String {
+    let text = String::from_utf8_lossy(token);
+    if text.chars().count() > 24 {
+        format!("`{}...`", text.chars().take(24).collect::<String>())
+    } else {
+        format!("`{text}`")
+    }
+}
+
+/// Parses a 0/1 label.
+pub(crate) fn parse_label(token: &[u8]) -> std::result::Result<f32, String> {
+    match token {
+        b"0" => Ok(0.0),
+        b"1" => Ok(1.0),
+        _ => Err(format!("label {} is not 0 or 1", shown(token))),
+    }
+}
+
+/// What the reader thread sends.
+enum Message {
+    Batch(Batch),
+    Failed(anyhow::Error),
+    Done { bad_lines: u64 },
+}
+
+/// Batches parsed by a reader thread, ahead of the consumer (a bounded channel of ready batches).
+pub struct BatchStream {
+    receiver: Receiver<Message>,
+    bad_lines: u64,
+    finished: bool,
+}
+
+/// Batches parsed ahead of the consumer.
+const BATCHES_AHEAD: usize = 8;
+
+impl BatchStream {
+    /// Opens `spec` and starts a thread that reads rows `rows.start..rows.end` (or to the end of
+    /// the input) in batches of `batch_size`; the last batch may be shorter.
+    pub fn spawn(spec: &DataSpec, options: ReadOptions, rows: Range<u64>, batch_size: usize) -> Result<BatchStream> {
+        let mut source = spec.open(options)?;
+        let (sender, receiver) = sync_channel(BATCHES_AHEAD);
+        thread::Builder::new()
+            .name("mlet-reader".into())
+            .spawn(move || {
+                let result = (|| -> Result<()> {
+                    source.skip_rows(rows.start)?;
+                    loop {
+                        let mut batch = Batch::default();
+                        while batch.len() < batch_size && source.position() < rows.end {
+                            if !source.next_row(&mut batch)? {
+                                break;
+                            }
+                        }
+                        batch.next_row = source.position();
+                        if batch.is_empty() {
+                            return Ok(());
+                        }
+                        if sender.send(Message::Batch(batch)).is_err() {
+                            return Ok(()); // the consumer stopped listening
+                        }
+                    }
+                })();
+                let last = match result {
+                    Ok(()) => Message::Done { bad_lines: source.bad_lines() },
+                    Err(e) => Message::Failed(e),
+                };
+                let _ = sender.send(last);
+            })
+            .context("cannot start the reader thread")?;
+        Ok(BatchStream { receiver, bad_lines: 0, finished: false })
+    }
+
+    /// The next batch, `None` after the last one, or the reader's error.
+    pub fn next_batch(&mut self) -> Result<Option<Batch>> {
+        if self.finished {
+            return Ok(None);
+        }
+        match self.receiver.recv() {
+            Ok(Message::Batch(batch)) => Ok(Some(batch)),
+            Ok(Message::Done { bad_lines }) => {
+                self.bad_lines = bad_lines;
+                self.finished = true;
+                Ok(None)
+            }
+            Ok(Message::Failed(e)) => {
+                self.finished = true;
+                Err(e)
+            }
+            Err(_) => bail!("the reader thread stopped unexpectedly"),
+        }
+    }
+
+    /// Malformed lines the reader skipped (known once the stream has ended).
+    pub fn bad_lines(&self) -> u64 {
+        self.bad_lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_and_print() {
+        assert_eq!("criteo:a/b.tsv".parse::<DataSpec>().unwrap(), DataSpec::Criteo("a/b.tsv".into()));
+        assert_eq!(
+            "synthetic:100:7".parse::<DataSpec>().unwrap(),
+            DataSpec::Synthetic { rows: 100, seed: 7, rank: DEFAULT_SYNTHETIC_RANK }
+        );
+        assert_eq!("synthetic:5:1:3".parse::<DataSpec>().unwrap().to_string(), "synthetic:5:1:3");
+        for bad in ["criteo:", "foo:x", "synthetic:x", "synthetic:1:2:0", "nocolon"] {
+            assert!(bad.parse::<DataSpec>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn stream_reads_a_range_in_batches() {
+        let spec: DataSpec = "synthetic:50:3".parse().unwrap();
+        let mut all = spec.open(ReadOptions::default()).unwrap();
+        let mut whole = Batch::default();
+        while all.next_row(&mut whole).unwrap() {}
+        assert_eq!(whole.len(), 50);
+        let mut stream = BatchStream::spawn(&spec, ReadOptions::default(), 10..45, 16).unwrap();
+        let mut sizes = Vec::new();
+        let mut labels = Vec::new();
+        while let Some(b) = stream.next_batch().unwrap() {
+            sizes.push((b.len(), b.next_row));
+            labels.extend(b.labels);
+        }
+        assert_eq!(sizes, vec![(16, 26), (16, 42), (3, 45)]);
+        assert_eq!(labels, whole.labels[10..45]);
+    }
+}

@@ -1,0 +1,326 @@
+//! The DLRM of DESIGN.md on candle tensors, with plain or MLET embedding tables.
+//!
+//! Dense input -> `log1p(max(x, 0))` -> bottom MLP (ReLU after every layer) = z_0; embedding
+//! z_{t+1} = row `raw_t mod n_t` of table t (MLET: that row of A_t, times P_t); the top input is
+//! z_0 followed by z_i . z_j for i in 1..=T, j in 0..i; top MLP (ReLU after all but the last
+//! layer); probability = sigmoid.
+//!
+//! Table sizes: `--rows N` asks for N rows per table, but a table gets `min(N, distinct raw ids
+//! seen in the training data)` rows (see `train::table_rows`). Rows are addressed by
+//! `raw mod n_t` (the format's `hashing = mod`), so even a table with as many rows as distinct
+//! values may map two values to one row; what the cap guarantees is that no table is larger
+//! than the number of values it could ever tell apart.
+//!
+//! Initialisation (DLRM reference): MLP weights normal with std sqrt(2 / (fan_in + fan_out)),
+//! biases normal with std sqrt(1 / fan_out), table rows uniform in +-sqrt(1 / n_t). MLET:
+//! A_t as a plain table (n_t x k), P_t (k x d) normal with std `mlet_init_scale / sqrt(k)`, so
+//! that at scale 1 the product A_t P_t starts with the spread of a plain table. Everything comes
+//! from our seeded [`Rng`], so a seed gives the same model bit for bit.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{DType, Device, Tensor, Var, D};
+use mlet_formats::ids::row_of;
+
+use crate::data::Batch;
+use crate::rng::Rng;
+
+/// Shape and initialisation settings of a DLRM.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSpec {
+    /// Dense inputs D.
+    pub num_dense: usize,
+    /// Rows of each table.
+    pub table_rows: Vec<usize>,
+    /// Embedding width d.
+    pub dim: usize,
+    /// MLET inner width k (0 = plain tables).
+    pub mlet_k: usize,
+    /// Hidden widths of the bottom MLP (the file's bottom_mlp is D, these, d).
+    pub bottom_hidden: Vec<usize>,
+    /// Hidden widths of the top MLP (a final width 1 is appended).
+    pub top_hidden: Vec<usize>,
+    /// MLET: P_t starts normal with std `mlet_init_scale / sqrt(k)`.
+    pub mlet_init_scale: f64,
+}
+
+impl ModelSpec {
+    /// Bottom MLP widths, D first, d last.
+    pub fn bottom_widths(&self) -> Vec<usize> {
+        let mut w = vec![self.num_dense];
+        w.extend(&self.bottom_hidden);
+        w.push(self.dim);
+        w
+    }
+
+    /// Top MLP widths, the input d + T(T+1)/2 first, 1 last.
+    pub fn top_widths(&self) -> Vec<usize> {
+        let t = self.table_rows.len();
+        let mut w = vec![self.dim + t * (t + 1) / 2];
+        w.extend(&self.top_hidden);
+        w.push(1);
+        w
+    }
+
+    /// Width of a table's stored rows: k for MLET, d for plain.
+    pub fn table_width(&self) -> usize {
+        if self.mlet_k > 0 {
+            self.mlet_k
+        } else {
+            self.dim
+        }
+    }
+}
+
+/// One fully connected layer: `y = x W^T + b`.
+pub struct Linear {
+    /// [out, in].
+    pub weight: Var,
+    /// [out].
+    pub bias: Var,
+}
+
+impl Linear {
+    /// Applies the layer to `x` [B, in].
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?)
+    }
+}
+
+/// One embedding table: plain rows (n x d), or MLET's A (n x k) with its projection P (k x d).
+/// The rows are not a `Var`: training updates them in place, sparsely.
+pub struct Table {
+    /// The stored rows: E (plain) or A (MLET).
+    pub rows: Tensor,
+    /// MLET's P; `None` for a plain table.
+    pub projection: Option<Var>,
+}
+
+/// A DLRM with its parameters.
+pub struct Dlrm {
+    /// The settings it was built from.
+    pub spec: ModelSpec,
+    /// Bottom MLP layers.
+    pub bottom: Vec<Linear>,
+    /// Top MLP layers.
+    pub top: Vec<Linear>,
+    /// Embedding tables.
+    pub tables: Vec<Table>,
+    /// Flat indexes of the pairs (i > j) in the [T+1, T+1] matrix of dot products.
+    pair_index: Tensor,
+    device: Device,
+}
+
+/// Tensors of a normal distribution with the given std.
+fn normal(rng: &mut Rng, shape: (usize, usize), std: f64, device: &Device) -> Result<Tensor> {
+    let values: Vec<f32> = (0..shape.0 * shape.1).map(|_| (rng.normal() * std) as f32).collect();
+    Ok(Tensor::from_vec(values, shape, device)?)
+}
+
+impl Dlrm {
+    /// A freshly initialised model (see the module doc), seeded by `seed`.
+    pub fn new(spec: ModelSpec, seed: u64, device: &Device) -> Result<Dlrm> {
+        ensure!(spec.dim > 0, "the embedding width must be at least 1");
+        ensure!(!spec.table_rows.is_empty() && spec.table_rows.iter().all(|&n| n > 0), "every table needs at least one row");
+        let mut rng = Rng::new(seed);
+        let mut mlp = |widths: &[usize]| -> Result<Vec<Linear>> {
+            widths
+                .windows(2)
+                .map(|w| {
+                    let (fan_in, fan_out) = (w[0], w[1]);
+                    let weight = normal(&mut rng, (fan_out, fan_in), (2.0 / (fan_in + fan_out) as f64).sqrt(), device)?;
+                    let bias = normal(&mut rng, (1, fan_out), (1.0 / fan_out as f64).sqrt(), device)?.reshape(fan_out)?;
+                    Ok(Linear { weight: Var::from_tensor(&weight)?, bias: Var::from_tensor(&bias)? })
+                })
+                .collect()
+        };
+        let bottom = mlp(&spec.bottom_widths())?;
+        let top = mlp(&spec.top_widths())?;
+        let width = spec.table_width();
+        let mut tables = Vec::with_capacity(spec.table_rows.len());
+        for &n in &spec.table_rows {
+            let bound = (1.0 / n as f64).sqrt();
+            let values: Vec<f32> = (0..n * width).map(|_| rng.uniform(-bound, bound) as f32).collect();
+            let rows = Tensor::from_vec(values, (n, width), device)?;
+            let projection = if spec.mlet_k > 0 {
+                let std = spec.mlet_init_scale / (spec.mlet_k as f64).sqrt();
+                Some(Var::from_tensor(&normal(&mut rng, (spec.mlet_k, spec.dim), std, device)?)?)
+            } else {
+                None
+            };
+            tables.push(Table { rows, projection });
+        }
+        let vectors = spec.table_rows.len() + 1;
+        let pairs: Vec<u32> = (1..vectors)
+            .flat_map(|i| (0..i).map(move |j| (i * vectors + j) as u32))
+            .collect();
+        let pair_index = Tensor::from_vec(pairs, vectors * (vectors - 1) / 2, device)?;
+        Ok(Dlrm { spec, bottom, top, tables, pair_index, device: device.clone() })
+    }
+
+    /// The device the parameters live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The dense input [rows, D] after `log1p(max(x, 0))`, computed with `libm` like the runtime.
+    pub fn dense_input(&self, raw: &[f32], rows: usize) -> Result<Tensor> {
+        let values: Vec<f32> = raw.iter().map(|&x| libm::log1pf(x.max(0.0))).collect();
+        Ok(Tensor::from_vec(values, (rows, self.spec.num_dense), &self.device)?)
+    }
+
+    /// The table rows of a batch's raw ids: one list per table (`raw mod n_t`).
+    pub fn row_ids(&self, batch: &Batch) -> Vec<Vec<u32>> {
+        let t = self.tables.len();
+        (0..t)
+            .map(|table| {
+                let n = self.spec.table_rows[table] as u32;
+                batch.ids[table..].iter().step_by(t).map(|&raw| row_of(raw, n)).collect()
+            })
+            .collect()
+    }
+
+    /// Maps a table's stored rows [B, width] to embeddings [B, d] (MLET: times P).
+    pub fn project(&self, table: usize, rows: &Tensor) -> Result<Tensor> {
+        Ok(match &self.tables[table].projection {
+            Some(p) => rows.matmul(p.as_tensor())?,
+            None => rows.clone(),
+        })
+    }
+
+    /// Logits [B] from the transformed dense input [B, D] and one embedding [B, d] per table.
+    pub fn forward(&self, dense: &Tensor, embeddings: &[Tensor]) -> Result<Tensor> {
+        let mut z0 = dense.clone();
+        for layer in &self.bottom {
+            z0 = layer.forward(&z0)?.relu()?;
+        }
+        let batch = z0.dim(0)?;
+        let mut vectors = Vec::with_capacity(embeddings.len() + 1);
+        vectors.push(z0.clone());
+        vectors.extend(embeddings.iter().cloned());
+        let z = Tensor::stack(&vectors, 1)?; // [B, T+1, d]
+        let dots = z.matmul(&z.transpose(1, 2)?)?; // [B, T+1, T+1]
+        let n = vectors.len();
+        let pairs = dots.reshape((batch, n * n))?.index_select(&self.pair_index, 1)?;
+        let mut x = Tensor::cat(&[&z0, &pairs], 1)?;
+        let last = self.top.len() - 1;
+        for (l, layer) in self.top.iter().enumerate() {
+            x = layer.forward(&x)?;
+            if l < last {
+                x = x.relu()?;
+            }
+        }
+        Ok(x.squeeze(D::Minus1)?)
+    }
+
+    /// Click probabilities of a batch (evaluation: whole tables, no training state).
+    pub fn predict(&self, batch: &Batch) -> Result<Vec<f32>> {
+        let dense = self.dense_input(&batch.dense, batch.len())?;
+        let embeddings = self
+            .row_ids(batch)
+            .into_iter()
+            .enumerate()
+            .map(|(t, ids)| {
+                let ids = Tensor::from_vec(ids, batch.len(), &self.device)?;
+                self.project(t, &self.tables[t].rows.index_select(&ids, 0)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let logits = self.forward(&dense, &embeddings)?.detach();
+        Ok(candle_nn::ops::sigmoid(&logits)?.to_vec1()?)
+    }
+
+    /// The MLP weights and biases and MLET projections: the parameters with dense gradients.
+    pub fn dense_params(&self) -> Vec<&Var> {
+        let layers = self.bottom.iter().chain(&self.top);
+        let mut params: Vec<&Var> = layers.flat_map(|l| [&l.weight, &l.bias]).collect();
+        params.extend(self.tables.iter().filter_map(|t| t.projection.as_ref()));
+        params
+    }
+
+    /// Every parameter by name: `bottom.{l}.weight|bias`, `top.{l}.weight|bias`,
+    /// `emb.{t}.rows`, `emb.{t}.projection` (MLET).
+    pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (group, layers) in [("bottom", &self.bottom), ("top", &self.top)] {
+            for (l, layer) in layers.iter().enumerate() {
+                out.push((format!("{group}.{l}.weight"), layer.weight.as_tensor().clone()));
+                out.push((format!("{group}.{l}.bias"), layer.bias.as_tensor().clone()));
+            }
+        }
+        for (t, table) in self.tables.iter().enumerate() {
+            out.push((format!("emb.{t}.rows"), table.rows.clone()));
+            if let Some(p) = &table.projection {
+                out.push((format!("emb.{t}.projection"), p.as_tensor().clone()));
+            }
+        }
+        out
+    }
+
+    /// Copies every parameter out of `values` (names as in [`Dlrm::named_tensors`]); shapes must
+    /// match.
+    pub fn load_named(&mut self, values: &HashMap<String, Tensor>) -> Result<()> {
+        let get = |name: &str, like: &Tensor| -> Result<Tensor> {
+            let value = values.get(name).with_context(|| format!("tensor `{name}` is missing"))?;
+            if value.dims() != like.dims() {
+                bail!("tensor `{name}` has shape {:?}, the model needs {:?}", value.dims(), like.dims());
+            }
+            Ok(value.to_device(&self.device)?.to_dtype(DType::F32)?)
+        };
+        for (group, layers) in [("bottom", &self.bottom), ("top", &self.top)] {
+            for (l, layer) in layers.iter().enumerate() {
+                layer.weight.set(&get(&format!("{group}.{l}.weight"), &layer.weight)?)?;
+                layer.bias.set(&get(&format!("{group}.{l}.bias"), &layer.bias)?)?;
+            }
+        }
+        for t in 0..self.tables.len() {
+            let rows = get(&format!("emb.{t}.rows"), &self.tables[t].rows)?.copy()?;
+            self.tables[t].rows = rows;
+            if let Some(p) = &self.tables[t].projection {
+                p.set(&get(&format!("emb.{t}.projection"), p)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The plain tables E_t = A_t P_t (MLET, computed `chunk` rows at a time) or copies of the
+    /// plain tables.
+    pub fn collapsed_tables(&self, chunk: usize) -> Result<Vec<Tensor>> {
+        self.tables
+            .iter()
+            .map(|table| match &table.projection {
+                None => Ok(table.rows.copy()?),
+                Some(p) => {
+                    let n = table.rows.dim(0)?;
+                    let parts = (0..n)
+                        .step_by(chunk.max(1))
+                        .map(|start| Ok(table.rows.narrow(0, start, chunk.min(n - start))?.matmul(p.as_tensor())?.detach()))
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok(Tensor::cat(&parts, 0)?)
+                }
+            })
+            .collect()
+    }
+
+    /// A plain-table model with the same MLPs and E_t = A_t P_t: what the exported file holds.
+    pub fn collapsed(&self) -> Result<Dlrm> {
+        let spec = ModelSpec { mlet_k: 0, ..self.spec.clone() };
+        let copy = |v: &Var| -> Result<Var> { Ok(Var::from_tensor(&v.as_tensor().copy()?)?) };
+        let layers = |ls: &[Linear]| -> Result<Vec<Linear>> {
+            ls.iter().map(|l| Ok(Linear { weight: copy(&l.weight)?, bias: copy(&l.bias)? })).collect()
+        };
+        let tables = self
+            .collapsed_tables(1 << 16)?
+            .into_iter()
+            .map(|rows| Table { rows, projection: None })
+            .collect();
+        Ok(Dlrm {
+            spec,
+            bottom: layers(&self.bottom)?,
+            top: layers(&self.top)?,
+            tables,
+            pair_index: self.pair_index.clone(),
+            device: self.device.clone(),
+        })
+    }
+}
