@@ -7,8 +7,19 @@ use mlet_formats::{Config, DenseTransform, Dtype, EmbeddingDtype};
 /// The paper's Criteo-Kaggle DLRM: 26 tables of `rows` rows, bottom 13-512-256-64-`dim`,
 /// top 512-256-1, with random weights (F32 MLPs; int8 tables with per-row F16 scales).
 pub fn criteo_model(dim: u32, rows: u32, tables: EmbeddingDtype) -> Vec<u8> {
-    let config = Config::new(&[rows; 26], dim, &[13, 512, 256, 64, dim], &[512, 256, 1], DenseTransform::Log1p, tables)
-        .expect("the Criteo configuration is valid");
+    random_model(&[13, 512, 256, 64, dim], &[512, 256, 1], rows, tables)
+}
+
+/// The small DLRM that PyTorch's batch-1 anchor (about 410 us here) was measured on: 26 tables
+/// of `rows` rows, bottom 13-64-32-4, top 256-128-1.
+pub fn small_model(rows: u32, tables: EmbeddingDtype) -> Vec<u8> {
+    random_model(&[13, 64, 32, 4], &[256, 128, 1], rows, tables)
+}
+
+fn random_model(bottom: &[u32], top: &[u32], rows: u32, tables: EmbeddingDtype) -> Vec<u8> {
+    let dim = *bottom.last().expect("bottom widths");
+    let config = Config::new(&[rows; 26], dim, bottom, top, DenseTransform::Log1p, tables)
+        .expect("the benchmark configurations are valid");
     let model = RandomModel { config, mlp_dtype: Dtype::F32, int8_per_row: true, int8_scale_dtype: Dtype::F16, seed: 1 };
     model.writer().to_bytes().expect("random models are valid")
 }

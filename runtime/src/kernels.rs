@@ -1,6 +1,6 @@
 //! The arithmetic of scoring: dot products, linear layers and row reads over tensors in place.
 //!
-//! Every sum runs in one fixed order (8 interleaved partial sums, then a fixed tree, then the
+//! Every sum runs in one fixed order (8 interleaved partial sums, reduced by halving, then the
 //! tail), so the host and a microcontroller compute the same bits; no fused multiply-add is ever
 //! formed. Tensor bytes are read with `from_le_bytes`, which is correct at any alignment and
 //! compiles to plain loads where the target allows unaligned access.
@@ -24,55 +24,33 @@ fn reduce(mut acc: [f32; LANES], tail: f32) -> f32 {
 
 /// `sum a[i] * b[i]` over `min(a.len(), b.len())` elements, in the fixed order.
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    dot_rows([&a[..n]], &b[..n], |v| *v)[0]
+    dot_with(a, b, |v| *v)
 }
 
-/// Rows of a weight matrix scored together: enough independent sums to keep the adders busy.
-const BLOCK: usize = 1;
-
-/// `R` dot products of weight rows with the same `x` (each row as long as `x`), sharing the
-/// loads of `x`. Each row's sum runs in the fixed order, whatever `R` is.
+/// The one dot product: lane `k` sums the elements `i = k mod LANES` of the whole chunks, the
+/// lanes are reduced by halving, and the tail is added last.
 #[inline(always)]
-fn dot_rows<const R: usize, T>(w: [&[T]; R], x: &[f32], load: impl Fn(&T) -> f32) -> [f32; R] {
-    let mut acc = [[0.0f32; LANES]; R];
-    let mut tail = [0.0f32; R];
-    let full = x.len() / LANES * LANES;
-    let rows = w.map(|row| row.get(..x.len()).unwrap_or(&[]));
-    if rows.iter().all(|row| row.len() == x.len()) {
-        for (c, xc) in x[..full].chunks_exact(LANES).enumerate() {
-            for r in 0..R {
-                let wc = &rows[r][c * LANES..c * LANES + LANES];
-                for k in 0..LANES {
-                    acc[r][k] += load(&wc[k]) * xc[k];
-                }
-            }
-        }
-        for r in 0..R {
-            for (wv, xv) in rows[r][full..].iter().zip(&x[full..]) {
-                tail[r] += load(wv) * xv;
-            }
+fn dot_with<T>(w: &[T], x: &[f32], load: impl Fn(&T) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let mut w_chunks = w.chunks_exact(LANES);
+    let mut x_chunks = x.chunks_exact(LANES);
+    for (wc, xc) in (&mut w_chunks).zip(&mut x_chunks) {
+        for k in 0..LANES {
+            acc[k] += load(&wc[k]) * xc[k];
         }
     }
-    let mut out = [0.0f32; R];
-    for r in 0..R {
-        out[r] = reduce(acc[r], tail[r]);
+    let mut tail = 0.0f32;
+    for (wv, xv) in w_chunks.remainder().iter().zip(x_chunks.remainder()) {
+        tail += load(wv) * xv;
     }
-    out
+    reduce(acc, tail)
 }
 
-/// `out[j] = W[j] . x` for each row of `W` (little-endian `T` elements of `size` bytes).
+/// `out[j] = W[j] . x` for each row of `W`, whose elements are `S` little-endian bytes.
 fn matvec<const S: usize>(w: &[u8], x: &[f32], out: &mut [f32], load: impl Fn(&[u8; S]) -> f32 + Copy) {
-    let w = w.as_chunks::<S>().0;
-    let n = x.len().max(1);
-    let mut blocks = w.chunks_exact(n * BLOCK).zip(out.chunks_exact_mut(BLOCK));
-    for (wb, ob) in &mut blocks {
-        let rows: [&[[u8; S]]; BLOCK] = core::array::from_fn(|r| &wb[r * n..(r + 1) * n]);
-        ob.copy_from_slice(&dot_rows(rows, x, load));
-    }
-    let done = out.len() / BLOCK * BLOCK;
-    for (row, o) in w[done * n..].chunks_exact(n).zip(&mut out[done..]) {
-        *o = dot_rows([row], x, load)[0];
+    let rows = w.as_chunks::<S>().0.chunks_exact(x.len().max(1));
+    for (row, o) in rows.zip(out.iter_mut()) {
+        *o = dot_with(row, x, load);
     }
 }
 

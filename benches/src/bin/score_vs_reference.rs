@@ -1,0 +1,80 @@
+//! Writes the paper's Criteo model (random weights) and a set of inputs for the PyTorch
+//! reference, times our scoring at batch 1 and batch 256 on one thread, and prints the figures
+//! as JSON for `benches/reference/run.sh`.
+//!
+//! usage: score_vs_reference OUT_DIR [MODEL criteo16|criteo4|small] [TABLES f32|f16|int8]
+
+use std::time::Instant;
+
+use mlet_benches::{criteo_inputs, criteo_model, small_model};
+use mlet_formats::EmbeddingDtype;
+use mlet_runtime::Model;
+
+const EXAMPLES: usize = 1024;
+const ROWS: u32 = 1 << 16;
+
+/// Median seconds per call of `f` over `reps` timed runs (after a warm-up).
+fn median_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..reps.min(50) {
+        f();
+    }
+    let mut times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let usage = "usage: score_vs_reference OUT_DIR [criteo16|criteo4|small] [f32|f16|int8]";
+    let out = std::path::PathBuf::from(args.next().ok_or(usage)?);
+    let name = args.next().unwrap_or_else(|| "criteo16".into());
+    let dtype = match args.next().as_deref() {
+        None | Some("f32") => EmbeddingDtype::F32,
+        Some("f16") => EmbeddingDtype::F16,
+        Some("int8") => EmbeddingDtype::Int8,
+        Some(other) => return Err(format!("unknown table dtype {other}").into()),
+    };
+    std::fs::create_dir_all(&out)?;
+    let bytes = match name.as_str() {
+        "criteo16" => criteo_model(16, ROWS, dtype),
+        "criteo4" => criteo_model(4, ROWS, dtype),
+        "small" => small_model(ROWS, dtype),
+        _ => return Err(usage.into()),
+    };
+    let model = Model::parse(&bytes)?;
+    let (dense, ids) = criteo_inputs(EXAMPLES, 11);
+    let mut scratch = vec![0.0f32; model.scratch_len()];
+    let mut probs = vec![0.0f32; EXAMPLES];
+    model.score_batch(&dense, &ids, &mut probs, &mut scratch)?;
+
+    mlet_formats::writer::write_atomic(&out.join("model.safetensors"), &bytes)?;
+    let to_bytes = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    std::fs::write(out.join("dense.f32"), to_bytes(&dense.iter().map(|v| v.to_bits()).collect::<Vec<_>>()))?;
+    std::fs::write(out.join("ids.u32"), to_bytes(&ids))?;
+    std::fs::write(out.join("probs.f32"), to_bytes(&probs.iter().map(|v| v.to_bits()).collect::<Vec<_>>()))?;
+
+    let mut i = 0;
+    let batch1 = median_seconds(20_000, || {
+        i = (i + 1) % EXAMPLES;
+        let p = model.score(&dense[i * 13..(i + 1) * 13], &ids[i * 26..(i + 1) * 26], &mut scratch);
+        std::hint::black_box(p.ok());
+    });
+    let mut out256 = vec![0.0f32; 256];
+    let batch256 = median_seconds(100, || {
+        let r = model.score_batch(&dense[..256 * 13], &ids[..256 * 26], &mut out256, &mut scratch);
+        std::hint::black_box(r.ok());
+    });
+    println!(
+        "{{\"model\":\"{name}\",\"tables\":\"{}\",\"model_bytes\":{},\"scratch_bytes\":{},\"batch1_s\":{batch1:e},\"batch256_s\":{batch256:e},\"threads\":1}}",
+        dtype.as_str(),
+        bytes.len(),
+        model.scratch_len() * 4
+    );
+    Ok(())
+}
