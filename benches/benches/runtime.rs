@@ -12,17 +12,29 @@ const ROWS: u32 = 1 << 16;
 fn score_batch1(c: &mut Criterion) {
     let mut group = c.benchmark_group("score_batch1_criteo_d16");
     let (dense, ids) = criteo_inputs(1024, 3);
-    for (name, dtype) in [("f32", EmbeddingDtype::F32), ("f16", EmbeddingDtype::F16), ("int8", EmbeddingDtype::Int8)] {
+    for (name, dtype) in [
+        ("f32", EmbeddingDtype::F32),
+        ("f16", EmbeddingDtype::F16),
+        ("int8", EmbeddingDtype::Int8),
+    ] {
         let bytes = criteo_model(16, ROWS, dtype);
         let model = Model::parse(&bytes).unwrap();
         let mut scratch = vec![0.0f32; model.scratch_len()];
-        eprintln!("{name}: model {} bytes, scratch {} bytes", bytes.len(), model.scratch_len() * 4);
+        eprintln!(
+            "{name}: model {} bytes, scratch {} bytes",
+            bytes.len(),
+            model.scratch_len() * 4
+        );
         let mut i = 0;
         group.throughput(Throughput::Elements(1));
         group.bench_function(name, |b| {
             b.iter(|| {
                 i = (i + 1) % 1024;
-                let p = model.score(&dense[i * 13..(i + 1) * 13], &ids[i * 26..(i + 1) * 26], &mut scratch);
+                let p = model.score(
+                    &dense[i * 13..(i + 1) * 13],
+                    &ids[i * 26..(i + 1) * 26],
+                    &mut scratch,
+                );
                 black_box(p.unwrap())
             })
         });

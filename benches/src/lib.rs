@@ -20,7 +20,13 @@ fn random_model(bottom: &[u32], top: &[u32], rows: u32, tables: EmbeddingDtype) 
     let dim = *bottom.last().expect("bottom widths");
     let config = Config::new(&[rows; 26], dim, bottom, top, DenseTransform::Log1p, tables)
         .expect("the benchmark configurations are valid");
-    let model = RandomModel { config, mlp_dtype: Dtype::F32, int8_per_row: true, int8_scale_dtype: Dtype::F16, seed: 1 };
+    let model = RandomModel {
+        config,
+        mlp_dtype: Dtype::F32,
+        int8_per_row: true,
+        int8_scale_dtype: Dtype::F16,
+        seed: 1,
+    };
     model.writer().to_bytes().expect("random models are valid")
 }
 

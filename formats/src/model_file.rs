@@ -120,7 +120,7 @@ impl<'a> ModelFile<'a> {
         let header = bytes
             .get(8..header_end)
             .ok_or(Error::file(Rule::HeaderPastEnd))?;
-        if header_len % 8 != 0 {
+        if !header_len.is_multiple_of(8) {
             return Err(Error::file(Rule::HeaderNotPadded));
         }
         let header = core::str::from_utf8(header)
@@ -544,7 +544,7 @@ impl<'a> Slots<'a> {
         if bytes != Some(info.end - info.begin) {
             return Err(err(Rule::SizeMismatch));
         }
-        if info.begin % dtype.size() as u64 != 0 {
+        if !info.begin.is_multiple_of(dtype.size() as u64) {
             return Err(err(Rule::Misaligned));
         }
         *slot = Some(Tensor {
@@ -630,9 +630,20 @@ impl<'a> ModelFile<'a> {
     fn tensor_at(&self, i: usize) -> Option<(TensorId, Tensor<'a>)> {
         let tables = 3 * self.config.num_tables();
         let bottom = 2 * self.config.bottom().layers();
-        let part = |j: usize| if j % 2 == 0 { Part::Weight } else { Part::Bias };
-        let pick =
-            |layer: &LayerTensors<'a>, j: usize| if j % 2 == 0 { layer.weight } else { layer.bias };
+        let part = |j: usize| {
+            if j.is_multiple_of(2) {
+                Part::Weight
+            } else {
+                Part::Bias
+            }
+        };
+        let pick = |layer: &LayerTensors<'a>, j: usize| {
+            if j.is_multiple_of(2) {
+                layer.weight
+            } else {
+                layer.bias
+            }
+        };
         if i < tables {
             let table = &self.tables[i / 3];
             match i % 3 {

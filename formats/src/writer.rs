@@ -191,7 +191,10 @@ impl ModelWriter {
         let mut names: Vec<&str> = self.tensors.iter().map(|(n, _)| n.as_str()).collect();
         names.sort_unstable();
         if let Some(pair) = names.windows(2).find(|p| p[0] == p[1]) {
-            return Err(WriteError::Invalid(Error::tensor(Rule::DuplicateTensor, Name::new(pair[0]))));
+            return Err(WriteError::Invalid(Error::tensor(
+                Rule::DuplicateTensor,
+                Name::new(pair[0]),
+            )));
         }
         let views = self.tensors.iter().map(|(name, t)| (name.as_str(), t));
         let bytes = safetensors::serialize(views, Some(self.metadata.clone()))

@@ -63,10 +63,18 @@ impl RawFile {
             ("emb.1.weight", "U8", &[2, 2]),
         ];
         let mut file = RawFile {
-            metadata: meta.iter().map(|(k, v)| (k.to_string(), format!("\"{v}\""))).collect(),
+            metadata: meta
+                .iter()
+                .map(|(k, v)| (k.to_string(), format!("\"{v}\"")))
+                .collect(),
             entries: tensors
                 .iter()
-                .map(|(n, d, s)| Entry { name: n.to_string(), dtype: d.to_string(), shape: s.to_vec(), offsets: (0, 0) })
+                .map(|(n, d, s)| Entry {
+                    name: n.to_string(),
+                    dtype: d.to_string(),
+                    shape: s.to_vec(),
+                    offsets: (0, 0),
+                })
                 .collect(),
             data: Vec::new(),
             extra_json: String::new(),
@@ -103,7 +111,11 @@ impl RawFile {
     }
 
     fn header(&self) -> Vec<u8> {
-        let meta: Vec<String> = self.metadata.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        let meta: Vec<String> = self
+            .metadata
+            .iter()
+            .map(|(k, v)| format!("\"{k}\":{v}"))
+            .collect();
         let mut parts = vec![format!("\"__metadata__\":{{{}}}", meta.join(","))];
         for e in &self.entries {
             let shape: Vec<String> = e.shape.iter().map(u64::to_string).collect();
@@ -187,7 +199,10 @@ fn key_order_in_the_header_does_not_matter() {
 
 #[test]
 fn truncated_prefix() {
-    assert_eq!(parse_err(&RawFile::valid().bytes()[..5]).rule, Rule::TruncatedPrefix);
+    assert_eq!(
+        parse_err(&RawFile::valid().bytes()[..5]).rule,
+        Rule::TruncatedPrefix
+    );
     assert_eq!(parse_err(&[]).rule, Rule::TruncatedPrefix);
 }
 
@@ -212,13 +227,13 @@ fn header_too_long() {
 fn header_not_padded() {
     let mut file = RawFile::valid();
     file.pad = 1;
-    if file.header().len() % 8 == 0 {
+    if file.header().len().is_multiple_of(8) {
         file.extra_json.push(' ');
     }
     // A valid JSON header whose length is not a multiple of 8.
     let header = {
         let mut h = file.header();
-        while h.len() % 8 == 0 {
+        while h.len().is_multiple_of(8) {
             h.push(b' ');
         }
         h
@@ -243,7 +258,12 @@ fn invalid_utf8() {
 
 #[test]
 fn invalid_json() {
-    for extra in ["\"x\":", "\"x\":{\"dtype\":\"F32\",}", "]", "\"x\":{\"dtype\":\"F32\",\"shape\":[1.5]}"] {
+    for extra in [
+        "\"x\":",
+        "\"x\":{\"dtype\":\"F32\",}",
+        "]",
+        "\"x\":{\"dtype\":\"F32\",\"shape\":[1.5]}",
+    ] {
         let mut file = RawFile::valid();
         file.extra_json = extra.to_string();
         assert_rule(&file, Rule::InvalidJson);
@@ -291,7 +311,19 @@ fn metadata_not_string() {
 
 #[test]
 fn missing_metadata_key() {
-    for key in ["format", "format_version", "num_dense", "table_rows", "dim", "bottom_mlp", "top_mlp", "interaction", "dense_transform", "hashing", "embedding_dtype"] {
+    for key in [
+        "format",
+        "format_version",
+        "num_dense",
+        "table_rows",
+        "dim",
+        "bottom_mlp",
+        "top_mlp",
+        "interaction",
+        "dense_transform",
+        "hashing",
+        "embedding_dtype",
+    ] {
         let mut file = RawFile::valid();
         file.remove_meta(key);
         assert_meta_rule(&file, Rule::MissingMetadataKey, key);
@@ -317,7 +349,14 @@ fn unknown_format_and_version() {
 
 #[test]
 fn invalid_numbers() {
-    for (key, value) in [("dim", "two"), ("dim", "-2"), ("num_dense", ""), ("table_rows", "3,,2"), ("table_rows", "3,99999999999"), ("bottom_mlp", "1-x")] {
+    for (key, value) in [
+        ("dim", "two"),
+        ("dim", "-2"),
+        ("num_dense", ""),
+        ("table_rows", "3,,2"),
+        ("table_rows", "3,99999999999"),
+        ("bottom_mlp", "1-x"),
+    ] {
         let mut file = RawFile::valid();
         file.set_meta(key, &format!("\"{value}\""));
         assert_meta_rule(&file, Rule::InvalidNumber, key);
@@ -389,10 +428,12 @@ fn tensor_info_fields() {
     file.entries.retain(|e| e.name != "top.0.bias");
     assert_rule(&file, Rule::TensorInfoFields);
     let mut file = RawFile::valid();
-    file.extra_json = "\"emb.9.weight\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1}".into();
+    file.extra_json =
+        "\"emb.9.weight\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1}".into();
     assert_rule(&file, Rule::TensorInfoFields);
     let mut file = RawFile::valid();
-    file.extra_json = "\"emb.9.weight\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}".into();
+    file.extra_json =
+        "\"emb.9.weight\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}".into();
     assert_rule(&file, Rule::TensorInfoFields);
 }
 
@@ -447,7 +488,11 @@ fn offsets_out_of_bounds() {
 #[test]
 fn misaligned() {
     let mut file = RawFile::valid();
-    let scale = file.entries.iter().position(|e| e.name == "emb.1.scale").unwrap();
+    let scale = file
+        .entries
+        .iter()
+        .position(|e| e.name == "emb.1.scale")
+        .unwrap();
     let entry = file.entries.remove(scale);
     file.entries.insert(0, entry);
     file.lay_out();
@@ -478,11 +523,19 @@ fn hole() {
 #[test]
 fn unexpected_tensor() {
     let mut file = RawFile::valid();
-    file.extra_json = "\"emb.2.weight\":{\"dtype\":\"U8\",\"shape\":[1,2],\"data_offsets\":[0,2]}".into();
+    file.extra_json =
+        "\"emb.2.weight\":{\"dtype\":\"U8\",\"shape\":[1,2],\"data_offsets\":[0,2]}".into();
     assert_tensor_rule(&file, Rule::UnexpectedTensor, "emb.2.weight");
-    for name in ["foo", "emb.01.weight", "bottom.0.scale", "top.1.weight", "emb.0.weight.x"] {
+    for name in [
+        "foo",
+        "emb.01.weight",
+        "bottom.0.scale",
+        "top.1.weight",
+        "emb.0.weight.x",
+    ] {
         let mut file = RawFile::valid();
-        file.extra_json = format!("\"{name}\":{{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}");
+        file.extra_json =
+            format!("\"{name}\":{{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}");
         assert_tensor_rule(&file, Rule::UnexpectedTensor, name);
     }
 }
@@ -492,7 +545,9 @@ fn scales_are_unexpected_outside_int8() {
     let mut file = RawFile::valid();
     file.set_meta("embedding_dtype", "\"f32\"");
     assert_tensor_rule(&file, Rule::UnexpectedTensor, "emb.0.scale");
-    file.entries.retain(|e| !e.name.ends_with("scale") && !e.name.ends_with("offset") || !e.name.starts_with("emb"));
+    file.entries.retain(|e| {
+        !e.name.ends_with("scale") && !e.name.ends_with("offset") || !e.name.starts_with("emb")
+    });
     for e in &mut file.entries {
         if e.dtype == "U8" {
             e.dtype = "F32".into();
@@ -500,14 +555,24 @@ fn scales_are_unexpected_outside_int8() {
     }
     file.lay_out();
     ModelFile::parse(&file.bytes()).unwrap();
-    file.entries.push(Entry { name: "emb.0.scale".into(), dtype: "F32".into(), shape: vec![1], offsets: (0, 0) });
+    file.entries.push(Entry {
+        name: "emb.0.scale".into(),
+        dtype: "F32".into(),
+        shape: vec![1],
+        offsets: (0, 0),
+    });
     file.lay_out();
     assert_tensor_rule(&file, Rule::UnexpectedTensor, "emb.0.scale");
 }
 
 #[test]
 fn missing_tensor() {
-    for name in ["top.0.bias", "emb.1.scale", "emb.0.weight", "bottom.0.weight"] {
+    for name in [
+        "top.0.bias",
+        "emb.1.scale",
+        "emb.0.weight",
+        "bottom.0.weight",
+    ] {
         let mut file = RawFile::valid();
         file.entries.retain(|e| e.name != name);
         file.lay_out();
@@ -527,7 +592,8 @@ fn duplicate_tensor() {
 fn long_names_are_cut_in_errors() {
     let mut file = RawFile::valid();
     let name = "x".repeat(100);
-    file.extra_json = format!("\"{name}\":{{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}");
+    file.extra_json =
+        format!("\"{name}\":{{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}");
     let err = assert_rule(&file, Rule::UnexpectedTensor);
     let shown = err.to_string();
     assert!(shown.contains("xxxx..") && shown.len() < 150, "{shown}");

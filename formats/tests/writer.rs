@@ -4,14 +4,35 @@ use mlet_formats::writer::{ModelWriter, OwnedTensor, RandomModel, WriteError};
 use mlet_formats::{Config, DenseTransform, Dtype, EmbeddingDtype, ModelFile, Rule};
 
 fn config(emb: EmbeddingDtype) -> Config {
-    Config::new(&[5, 1, 7], 3, &[4, 8, 3], &[6, 1], DenseTransform::Log1p, emb).unwrap()
+    Config::new(
+        &[5, 1, 7],
+        3,
+        &[4, 8, 3],
+        &[6, 1],
+        DenseTransform::Log1p,
+        emb,
+    )
+    .unwrap()
 }
 
 #[test]
 fn every_tensor_round_trips_byte_for_byte() {
-    for emb in [EmbeddingDtype::F32, EmbeddingDtype::F16, EmbeddingDtype::Int8] {
-        for (mlp_dtype, per_row, scale_dtype) in [(Dtype::F32, true, Dtype::F16), (Dtype::F16, false, Dtype::F32)] {
-            let model = RandomModel { config: config(emb), mlp_dtype, int8_per_row: per_row, int8_scale_dtype: scale_dtype, seed: 7 };
+    for emb in [
+        EmbeddingDtype::F32,
+        EmbeddingDtype::F16,
+        EmbeddingDtype::Int8,
+    ] {
+        for (mlp_dtype, per_row, scale_dtype) in [
+            (Dtype::F32, true, Dtype::F16),
+            (Dtype::F16, false, Dtype::F32),
+        ] {
+            let model = RandomModel {
+                config: config(emb),
+                mlp_dtype,
+                int8_per_row: per_row,
+                int8_scale_dtype: scale_dtype,
+                seed: 7,
+            };
             let mut writer = model.writer();
             writer.info("mlet_k", 64).unwrap();
             let bytes = writer.to_bytes().unwrap();
@@ -42,7 +63,10 @@ fn every_tensor_round_trips_byte_for_byte() {
 
 #[test]
 fn the_reader_accepts_unaligned_buffers() {
-    let bytes = RandomModel::new(config(EmbeddingDtype::F32)).writer().to_bytes().unwrap();
+    let bytes = RandomModel::new(config(EmbeddingDtype::F32))
+        .writer()
+        .to_bytes()
+        .unwrap();
     let mut shifted = vec![0u8; bytes.len() + 1];
     shifted[1..].copy_from_slice(&bytes);
     let file = ModelFile::parse(&shifted[1..]).unwrap();
@@ -73,7 +97,11 @@ fn invalid_models_are_not_written() {
     let good = RandomModel::new(config(EmbeddingDtype::F32)).writer();
     let bytes = good.write(&path).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
-    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name() != "model.safetensors").collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name() != "model.safetensors")
+        .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

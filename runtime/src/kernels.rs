@@ -47,7 +47,12 @@ fn dot_with<T>(w: &[T], x: &[f32], load: impl Fn(&T) -> f32) -> f32 {
 }
 
 /// `out[j] = W[j] . x` for each row of `W`, whose elements are `S` little-endian bytes.
-fn matvec<const S: usize>(w: &[u8], x: &[f32], out: &mut [f32], load: impl Fn(&[u8; S]) -> f32 + Copy) {
+fn matvec<const S: usize>(
+    w: &[u8],
+    x: &[f32],
+    out: &mut [f32],
+    load: impl Fn(&[u8; S]) -> f32 + Copy,
+) {
     let rows = w.as_chunks::<S>().0.chunks_exact(x.len().max(1));
     for (row, o) in rows.zip(out.iter_mut()) {
         *o = dot_with(row, x, load);
@@ -76,8 +81,12 @@ fn element(t: &Tensor<'_>, i: usize) -> f32 {
 /// `output = W input + b`, then ReLU if asked. `W` is [output.len(), input.len()] row-major.
 pub(crate) fn linear(layer: &LayerTensors<'_>, input: &[f32], output: &mut [f32], relu: bool) {
     match layer.weight.dtype {
-        Dtype::F16 => matvec::<2>(layer.weight.bytes, input, output, |b| f16::from_le_bytes(*b).to_f32()),
-        _ => matvec::<4>(layer.weight.bytes, input, output, |b| f32::from_le_bytes(*b)),
+        Dtype::F16 => matvec::<2>(layer.weight.bytes, input, output, |b| {
+            f16::from_le_bytes(*b).to_f32()
+        }),
+        _ => matvec::<4>(layer.weight.bytes, input, output, |b| {
+            f32::from_le_bytes(*b)
+        }),
     }
     for (j, out) in output.iter_mut().enumerate() {
         let value = *out + element(&layer.bias, j);

@@ -15,9 +15,30 @@ use proptest::prelude::*;
 /// Small valid models of every table dtype, to mutate.
 fn seeds() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    for (i, emb) in [EmbeddingDtype::F32, EmbeddingDtype::F16, EmbeddingDtype::Int8].into_iter().enumerate() {
-        let config = Config::new(&[3, 1, 4], 2, &[2, 3, 2], &[3, 1], DenseTransform::Log1p, emb).unwrap();
-        let model = RandomModel { config, mlp_dtype: Dtype::F32, int8_per_row: i % 2 == 0, int8_scale_dtype: Dtype::F16, seed: i as u64 };
+    for (i, emb) in [
+        EmbeddingDtype::F32,
+        EmbeddingDtype::F16,
+        EmbeddingDtype::Int8,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let config = Config::new(
+            &[3, 1, 4],
+            2,
+            &[2, 3, 2],
+            &[3, 1],
+            DenseTransform::Log1p,
+            emb,
+        )
+        .unwrap();
+        let model = RandomModel {
+            config,
+            mlp_dtype: Dtype::F32,
+            int8_per_row: i % 2 == 0,
+            int8_scale_dtype: Dtype::F16,
+            seed: i as u64,
+        };
         out.push(model.writer().to_bytes().unwrap());
     }
     out
@@ -75,7 +96,9 @@ fn apply(file: &mut Vec<u8>, m: &Mutation) {
         Mutation::SetHeaderLen(n) if file.len() >= 8 => file[..8].copy_from_slice(&n.to_le_bytes()),
         Mutation::SetHeaderLen(_) => {}
         Mutation::Digit(i, d) => {
-            let digits: Vec<usize> = (0..file.len()).filter(|&j| file[j].is_ascii_digit()).collect();
+            let digits: Vec<usize> = (0..file.len())
+                .filter(|&j| file[j].is_ascii_digit())
+                .collect();
             if !digits.is_empty() {
                 file[digits[i % digits.len()]] = b'0' + d;
             }
@@ -89,8 +112,12 @@ fn exercise(bytes: &[u8], dense: &[f32], ids: &[u32], scratch_len: usize) -> Res
     let mut scratch = vec![0.0f32; scratch_len.min(model.scratch_len() + 1)];
     let _ = model.score(dense, ids, &mut scratch);
     let mut scratch = vec![0.0f32; model.scratch_len()];
-    let d: Vec<f32> = (0..model.config().num_dense()).map(|i| dense.get(i).copied().unwrap_or(1.0)).collect();
-    let i: Vec<u32> = (0..model.config().num_tables()).map(|t| ids.get(t).copied().unwrap_or(7)).collect();
+    let d: Vec<f32> = (0..model.config().num_dense())
+        .map(|i| dense.get(i).copied().unwrap_or(1.0))
+        .collect();
+    let i: Vec<u32> = (0..model.config().num_tables())
+        .map(|t| ids.get(t).copied().unwrap_or(7))
+        .collect();
     model.score(&d, &i, &mut scratch)
 }
 

@@ -10,7 +10,11 @@ use mlet_runtime::{Error, Model};
 /// A tensor's values as f64, decoded from its bytes.
 fn values(t: &OwnedTensor) -> Vec<f64> {
     match t.dtype() {
-        Dtype::F32 => t.bytes().chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64).collect(),
+        Dtype::F32 => t
+            .bytes()
+            .chunks(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64)
+            .collect(),
         Dtype::F16 => t
             .bytes()
             .chunks(2)
@@ -29,8 +33,15 @@ struct Reference {
 impl Reference {
     fn new(model: &RandomModel) -> Reference {
         let writer = model.writer();
-        let tensors = writer.tensors().iter().map(|(n, t)| (n.clone(), values(t))).collect();
-        Reference { config: model.config, tensors }
+        let tensors = writer
+            .tensors()
+            .iter()
+            .map(|(n, t)| (n.clone(), values(t)))
+            .collect();
+        Reference {
+            config: model.config,
+            tensors,
+        }
     }
 
     fn layer(&self, group: &str, l: usize, x: &[f64], relu: bool) -> Vec<f64> {
@@ -39,7 +50,11 @@ impl Reference {
         (0..b.len())
             .map(|o| {
                 let v = b[o] + (0..x.len()).map(|i| w[o * x.len() + i] * x[i]).sum::<f64>();
-                if relu { v.max(0.0) } else { v }
+                if relu {
+                    v.max(0.0)
+                } else {
+                    v
+                }
             })
             .collect()
     }
@@ -110,9 +125,15 @@ fn random_config(rng: &mut Rng, tables: usize, dim: u32, emb: EmbeddingDtype) ->
         bottom.push(1 + rng.below(40) as u32);
     }
     bottom.push(dim);
-    let mut top: Vec<u32> = (0..rng.below(3)).map(|_| 1 + rng.below(40) as u32).collect();
+    let mut top: Vec<u32> = (0..rng.below(3))
+        .map(|_| 1 + rng.below(40) as u32)
+        .collect();
     top.push(1);
-    let transform = if rng.below(2) == 0 { DenseTransform::Log1p } else { DenseTransform::Identity };
+    let transform = if rng.below(2) == 0 {
+        DenseTransform::Log1p
+    } else {
+        DenseTransform::Identity
+    };
     Config::new(&rows, dim, &bottom, &top, transform, emb).unwrap()
 }
 
@@ -120,15 +141,32 @@ fn random_config(rng: &mut Rng, tables: usize, dim: u32, emb: EmbeddingDtype) ->
 fn runtime_matches_the_f64_reference_on_every_dtype_combination() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut checked = 0;
-    for emb in [EmbeddingDtype::F32, EmbeddingDtype::F16, EmbeddingDtype::Int8] {
+    for emb in [
+        EmbeddingDtype::F32,
+        EmbeddingDtype::F16,
+        EmbeddingDtype::Int8,
+    ] {
         for mlp_dtype in [Dtype::F32, Dtype::F16] {
-            for (int8_per_row, int8_scale_dtype) in [(true, Dtype::F16), (false, Dtype::F32), (true, Dtype::F32), (false, Dtype::F16)] {
-                if emb != EmbeddingDtype::Int8 && !(int8_per_row && int8_scale_dtype == Dtype::F16) {
+            for (int8_per_row, int8_scale_dtype) in [
+                (true, Dtype::F16),
+                (false, Dtype::F32),
+                (true, Dtype::F32),
+                (false, Dtype::F16),
+            ] {
+                if emb != EmbeddingDtype::Int8 && !(int8_per_row && int8_scale_dtype == Dtype::F16)
+                {
                     continue;
                 }
-                for (tables, dim) in [(1, 1), (2, 3), (5, 8), (13, 16), (26, 4), (26, 64), (3, 64)] {
+                for (tables, dim) in [(1, 1), (2, 3), (5, 8), (13, 16), (26, 4), (26, 64), (3, 64)]
+                {
                     let config = random_config(&mut rng, tables, dim, emb);
-                    let model = RandomModel { config, mlp_dtype, int8_per_row, int8_scale_dtype, seed: rng.next() };
+                    let model = RandomModel {
+                        config,
+                        mlp_dtype,
+                        int8_per_row,
+                        int8_scale_dtype,
+                        seed: rng.next(),
+                    };
                     let reference = Reference::new(&model);
                     let bytes = model.writer().to_bytes().unwrap();
                     let runtime = Model::parse(&bytes).unwrap();
@@ -154,8 +192,19 @@ fn runtime_matches_the_f64_reference_on_every_dtype_combination() {
 }
 
 fn criteo_like() -> (Vec<u8>, Config) {
-    let config = Config::new(&[100; 26], 16, &[13, 64, 16], &[32, 1], DenseTransform::Log1p, EmbeddingDtype::F32).unwrap();
-    (RandomModel::new(config).writer().to_bytes().unwrap(), config)
+    let config = Config::new(
+        &[100; 26],
+        16,
+        &[13, 64, 16],
+        &[32, 1],
+        DenseTransform::Log1p,
+        EmbeddingDtype::F32,
+    )
+    .unwrap();
+    (
+        RandomModel::new(config).writer().to_bytes().unwrap(),
+        config,
+    )
 }
 
 #[test]
@@ -168,9 +217,17 @@ fn batch_scoring_equals_one_at_a_time() {
     let dense: Vec<f32> = (0..rows * 13).map(|_| rng.below(100) as f32).collect();
     let ids: Vec<u32> = (0..rows * 26).map(|_| rng.next() as u32).collect();
     let mut batch = vec![0.0f32; rows];
-    model.score_batch(&dense, &ids, &mut batch, &mut scratch).unwrap();
+    model
+        .score_batch(&dense, &ids, &mut batch, &mut scratch)
+        .unwrap();
     for r in 0..rows {
-        let one = model.score(&dense[r * 13..(r + 1) * 13], &ids[r * 26..(r + 1) * 26], &mut scratch).unwrap();
+        let one = model
+            .score(
+                &dense[r * 13..(r + 1) * 13],
+                &ids[r * 26..(r + 1) * 26],
+                &mut scratch,
+            )
+            .unwrap();
         assert_eq!(one.to_bits(), batch[r].to_bits());
     }
 }
@@ -180,7 +237,10 @@ fn unaligned_model_bytes_score_the_same() {
     let (bytes, _) = criteo_like();
     let mut shifted = vec![0u8; bytes.len() + 3];
     shifted[3..].copy_from_slice(&bytes);
-    let (a, b) = (Model::parse(&bytes).unwrap(), Model::parse(&shifted[3..]).unwrap());
+    let (a, b) = (
+        Model::parse(&bytes).unwrap(),
+        Model::parse(&shifted[3..]).unwrap(),
+    );
     let mut scratch = vec![0.0f32; a.scratch_len()];
     let dense = [1.0f32; 13];
     let ids: Vec<u32> = (0..26).map(|i| i * 7919).collect();
@@ -198,28 +258,60 @@ fn bad_inputs_get_errors() {
     assert_eq!(need, 27 * 16 + 367 + 32);
     let mut scratch = vec![0.0f32; need];
     let (dense, ids) = ([0.5f32; 13], [1u32; 26]);
-    assert_eq!(model.score(&dense[..12], &ids, &mut scratch), Err(Error::DenseLen { expected: 13, got: 12 }));
-    assert_eq!(model.score(&dense, &ids[..25], &mut scratch), Err(Error::IdsLen { expected: 26, got: 25 }));
+    assert_eq!(
+        model.score(&dense[..12], &ids, &mut scratch),
+        Err(Error::DenseLen {
+            expected: 13,
+            got: 12
+        })
+    );
+    assert_eq!(
+        model.score(&dense, &ids[..25], &mut scratch),
+        Err(Error::IdsLen {
+            expected: 26,
+            got: 25
+        })
+    );
     assert_eq!(
         model.score(&dense, &ids, &mut scratch[..need - 1]),
-        Err(Error::ScratchTooSmall { needed: need, got: need - 1 })
+        Err(Error::ScratchTooSmall {
+            needed: need,
+            got: need - 1
+        })
     );
     let mut bad = dense;
     bad[4] = f32::NAN;
-    assert_eq!(model.score(&bad, &ids, &mut scratch), Err(Error::NonFiniteDense { index: 4 }));
+    assert_eq!(
+        model.score(&bad, &ids, &mut scratch),
+        Err(Error::NonFiniteDense { index: 4 })
+    );
     bad[4] = f32::NEG_INFINITY;
-    assert_eq!(model.score(&bad, &ids, &mut scratch), Err(Error::NonFiniteDense { index: 4 }));
+    assert_eq!(
+        model.score(&bad, &ids, &mut scratch),
+        Err(Error::NonFiniteDense { index: 4 })
+    );
     let mut out = [0.0f32; 2];
     assert_eq!(
         model.score_batch(&[0.0; 25], &[0; 52], &mut out, &mut scratch),
-        Err(Error::DenseLen { expected: 26, got: 25 })
+        Err(Error::DenseLen {
+            expected: 26,
+            got: 25
+        })
     );
     assert!(model.score(&dense, &ids, &mut scratch).unwrap() > 0.0);
 }
 
 #[test]
 fn nan_weights_give_an_error_not_a_nan() {
-    let config = Config::new(&[2], 1, &[1, 1], &[1], DenseTransform::Identity, EmbeddingDtype::F32).unwrap();
+    let config = Config::new(
+        &[2],
+        1,
+        &[1, 1],
+        &[1],
+        DenseTransform::Identity,
+        EmbeddingDtype::F32,
+    )
+    .unwrap();
     let mut writer = mlet_formats::writer::ModelWriter::new(&config);
     writer
         .tensor("emb.0.weight", OwnedTensor::f32(&[2, 1], &[1.0, 2.0]))
@@ -230,5 +322,8 @@ fn nan_weights_give_an_error_not_a_nan() {
     let bytes = writer.to_bytes().unwrap();
     let model = Model::parse(&bytes).unwrap();
     let mut scratch = vec![0.0; model.scratch_len()];
-    assert_eq!(model.score(&[1.0], &[0], &mut scratch), Err(Error::NonFiniteScore));
+    assert_eq!(
+        model.score(&[1.0], &[0], &mut scratch),
+        Err(Error::NonFiniteScore)
+    );
 }

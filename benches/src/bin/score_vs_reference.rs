@@ -55,19 +55,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     mlet_formats::writer::write_atomic(&out.join("model.safetensors"), &bytes)?;
     let to_bytes = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    std::fs::write(out.join("dense.f32"), to_bytes(&dense.iter().map(|v| v.to_bits()).collect::<Vec<_>>()))?;
+    std::fs::write(
+        out.join("dense.f32"),
+        to_bytes(&dense.iter().map(|v| v.to_bits()).collect::<Vec<_>>()),
+    )?;
     std::fs::write(out.join("ids.u32"), to_bytes(&ids))?;
-    std::fs::write(out.join("probs.f32"), to_bytes(&probs.iter().map(|v| v.to_bits()).collect::<Vec<_>>()))?;
+    std::fs::write(
+        out.join("probs.f32"),
+        to_bytes(&probs.iter().map(|v| v.to_bits()).collect::<Vec<_>>()),
+    )?;
 
     let mut i = 0;
     let batch1 = median_seconds(20_000, || {
         i = (i + 1) % EXAMPLES;
-        let p = model.score(&dense[i * 13..(i + 1) * 13], &ids[i * 26..(i + 1) * 26], &mut scratch);
+        let p = model.score(
+            &dense[i * 13..(i + 1) * 13],
+            &ids[i * 26..(i + 1) * 26],
+            &mut scratch,
+        );
         std::hint::black_box(p.ok());
     });
     let mut out256 = vec![0.0f32; 256];
     let batch256 = median_seconds(100, || {
-        let r = model.score_batch(&dense[..256 * 13], &ids[..256 * 26], &mut out256, &mut scratch);
+        let r = model.score_batch(
+            &dense[..256 * 13],
+            &ids[..256 * 26],
+            &mut out256,
+            &mut scratch,
+        );
         std::hint::black_box(r.ok());
     });
     println!(
