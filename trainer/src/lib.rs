@@ -6,10 +6,15 @@
 //! (src/main.rs) drives it.
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod data;
+pub mod demo;
+pub mod export;
 pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod output;
 pub mod rng;
+pub mod score;
 pub mod step;
+pub mod train;

@@ -324,3 +324,16 @@ impl Dlrm {
         })
     }
 }
+
+/// Parses hidden widths written `512-256-64` (empty: no hidden layer).
+pub fn parse_widths(s: &str) -> Result<Vec<usize>> {
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    s.split('-')
+        .map(|w| match w.parse::<usize>() {
+            Ok(v) if v > 0 => Ok(v),
+            _ => bail!("widths `{s}`: `{w}` is not a positive whole number"),
+        })
+        .collect()
+}

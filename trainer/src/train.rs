@@ -1,0 +1,450 @@
+//! The training run: plan the splits and table sizes, train with sparse updates, validate,
+//! keep the best weights, checkpoint, resume, stop cleanly on request.
+//!
+//! Rows are read in file order every epoch (no shuffling: Criteo and Avazu are in time order, as
+//! in the paper's one-epoch runs), which also makes a run a pure function of its settings: a
+//! run resumed from a checkpoint ends with the same bits as an uninterrupted one on the CPU.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{Device, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::checkpoint::{Checkpoint, Position};
+use crate::data::{BatchStream, DataSpec, ReadOptions};
+use crate::metrics::Metrics;
+use crate::model::{Dlrm, ModelSpec};
+use crate::optim::{Optimizer, OptimizerKind};
+use crate::step::train_step;
+
+/// Where validation rows come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Validation {
+    /// No validation.
+    None,
+    /// Another data source, whole.
+    Data(DataSpec),
+    /// The last fraction of the training source's rows (time order kept).
+    Fraction(f64),
+}
+
+/// Everything a training run needs.
+#[derive(Clone, Debug)]
+pub struct TrainSettings {
+    /// Training data.
+    pub data: DataSpec,
+    /// Validation data.
+    pub validation: Validation,
+    /// Embedding width d.
+    pub dim: usize,
+    /// MLET inner width k (0 = plain).
+    pub mlet_k: usize,
+    /// MLET projection init scale.
+    pub mlet_init_scale: f64,
+    /// Bottom MLP hidden widths.
+    pub bottom_hidden: Vec<usize>,
+    /// Top MLP hidden widths.
+    pub top_hidden: Vec<usize>,
+    /// Most rows per table.
+    pub rows: usize,
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Examples per step.
+    pub batch: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Seed of the initial weights.
+    pub seed: u64,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Validate every this many steps and keep the best weights (0 = only at the end).
+    pub eval_every: u64,
+    /// Checkpoint file (also written on interruption; default `mlet-checkpoint.safetensors`).
+    pub checkpoint: Option<PathBuf>,
+    /// Write a checkpoint every this many steps (0 = never).
+    pub checkpoint_every: u64,
+    /// Continue from this checkpoint.
+    pub resume: Option<PathBuf>,
+    /// Skip and count malformed lines instead of stopping.
+    pub skip_bad_lines: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Where to compute.
+    pub device: Device,
+}
+
+impl TrainSettings {
+    /// Settings with the paper's defaults (d = 16, plain, bottom 512-256-64, top 512-256,
+    /// batch 128, SGD lr 0.2, one epoch) for `data`.
+    pub fn new(data: DataSpec) -> TrainSettings {
+        TrainSettings {
+            data,
+            validation: Validation::None,
+            dim: 16,
+            mlet_k: 0,
+            mlet_init_scale: 1.0,
+            bottom_hidden: vec![512, 256, 64],
+            top_hidden: vec![512, 256],
+            rows: 1_000_000,
+            epochs: 1,
+            batch: 128,
+            lr: 0.2,
+            seed: 0,
+            optimizer: OptimizerKind::Sgd,
+            eval_every: 0,
+            checkpoint: None,
+            checkpoint_every: 0,
+            resume: None,
+            skip_bad_lines: false,
+            progress: false,
+            device: Device::Cpu,
+        }
+    }
+
+    /// The settings a resumed run must share with the checkpoint, as text.
+    pub fn fingerprint(&self) -> Vec<(String, String)> {
+        let join = |w: &[usize]| w.iter().map(usize::to_string).collect::<Vec<_>>().join("-");
+        let validation = match &self.validation {
+            Validation::None => "none".to_string(),
+            Validation::Data(d) => d.to_string(),
+            Validation::Fraction(f) => format!("fraction {f}"),
+        };
+        let mut out: Vec<(String, String)> = [
+            ("data", self.data.to_string()),
+            ("validation", validation),
+            ("dim", self.dim.to_string()),
+            ("mlet_k", self.mlet_k.to_string()),
+            ("mlet_init_scale", self.mlet_init_scale.to_string()),
+            ("bottom", join(&self.bottom_hidden)),
+            ("top", join(&self.top_hidden)),
+            ("rows", self.rows.to_string()),
+            ("batch", self.batch.to_string()),
+            ("lr", self.lr.to_string()),
+            ("seed", self.seed.to_string()),
+            ("optimizer", self.optimizer.to_string()),
+            ("eval_every", self.eval_every.to_string()),
+            ("skip_bad_lines", self.skip_bad_lines.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        out.sort();
+        out
+    }
+
+    /// The checkpoint path, default included.
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.checkpoint.clone().unwrap_or_else(|| PathBuf::from("mlet-checkpoint.safetensors"))
+    }
+
+    fn read_options(&self) -> ReadOptions {
+        ReadOptions { skip_bad_lines: self.skip_bad_lines, require_labels: true }
+    }
+}
+
+/// The rows of each split and the size of each table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Training rows of `settings.data`.
+    pub train: Range<u64>,
+    /// Validation source and its rows.
+    pub validation: Option<(DataSpec, Range<u64>)>,
+    /// Rows per table: `min(settings.rows, distinct raw ids in the training rows)`.
+    pub table_rows: Vec<usize>,
+    /// Training examples per epoch (malformed lines skipped).
+    pub train_examples: u64,
+}
+
+/// Splits the data and sizes the tables (one parsing pass over the training rows).
+pub fn plan(settings: &TrainSettings) -> Result<Plan> {
+    ensure!(settings.batch > 0, "--batch must be at least 1");
+    ensure!(settings.rows > 0, "--rows must be at least 1");
+    ensure!(settings.dim > 0, "--dim must be at least 1");
+    let total = settings.data.count_rows()?;
+    let (train, validation) = match &settings.validation {
+        Validation::None => (0..total, None),
+        Validation::Data(spec) => {
+            ensure!(
+                spec.schema() == settings.data.schema(),
+                "validation data {spec} has {:?}, the training data {:?}",
+                spec.schema(),
+                settings.data.schema()
+            );
+            (0..total, Some((spec.clone(), 0..u64::MAX)))
+        }
+        Validation::Fraction(f) => {
+            ensure!(*f > 0.0 && *f < 1.0, "--val-fraction must be between 0 and 1, got {f}");
+            let val = (total as f64 * f).round() as u64;
+            ensure!(val > 0 && val < total, "--val-fraction {f} of {total} rows leaves no training or no validation rows");
+            (0..total - val, Some((settings.data.clone(), total - val..total)))
+        }
+    };
+    if settings.eval_every > 0 && validation.is_none() {
+        bail!("--eval-every needs validation data (--val or --val-fraction)");
+    }
+    let (table_rows, train_examples) = distinct_rows(&settings.data, settings.read_options(), train.clone(), settings.rows)?;
+    ensure!(train_examples > 0, "no training rows in {}", settings.data);
+    Ok(Plan { train, validation, table_rows, train_examples })
+}
+
+/// Per table, `min(cap, distinct raw ids)` over `rows`, and the number of examples read.
+fn distinct_rows(spec: &DataSpec, options: ReadOptions, rows: Range<u64>, cap: usize) -> Result<(Vec<usize>, u64)> {
+    let tables = spec.schema().num_tables;
+    let mut seen: Vec<HashSet<u32>> = vec![HashSet::new(); tables];
+    let mut stream = BatchStream::spawn(spec, options, rows, 4096)?;
+    let mut examples = 0;
+    while let Some(batch) = stream.next_batch()? {
+        examples += batch.len() as u64;
+        for (i, &raw) in batch.ids.iter().enumerate() {
+            let set = &mut seen[i % tables];
+            if set.len() < cap {
+                set.insert(raw);
+            }
+        }
+    }
+    Ok((seen.iter().map(|s| s.len().max(1)).collect(), examples))
+}
+
+/// Probabilities and labels of `rows` of `spec`, computed by `model` in batches.
+pub fn predict_all(model: &Dlrm, spec: &DataSpec, rows: Range<u64>, options: ReadOptions) -> Result<(Vec<f32>, Vec<f32>)> {
+    let mut stream = BatchStream::spawn(spec, options, rows, 4096)?;
+    let (mut probabilities, mut labels) = (Vec::new(), Vec::new());
+    while let Some(batch) = stream.next_batch()? {
+        probabilities.extend(model.predict(&batch)?);
+        labels.extend_from_slice(&batch.labels);
+    }
+    Ok((probabilities, labels))
+}
+
+/// The best weights seen at a validation.
+struct Best {
+    metrics: Metrics,
+    step: u64,
+    tensors: Vec<(String, Tensor)>,
+}
+
+impl Best {
+    fn snapshot(model: &Dlrm, metrics: Metrics, step: u64) -> Result<Best> {
+        let tensors = model
+            .named_tensors()
+            .into_iter()
+            .map(|(n, t)| Ok((n, t.copy()?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Best { metrics, step, tensors })
+    }
+}
+
+/// What a training run produced.
+pub struct TrainReport {
+    /// The trained model (the best validated weights when `--eval-every` found better ones).
+    pub model: Dlrm,
+    /// The splits and table sizes.
+    pub plan: Plan,
+    /// Validation metrics of the returned model.
+    pub validation: Option<Metrics>,
+    /// Step at which the returned weights were validated best (`None`: the final weights).
+    pub best_step: Option<u64>,
+    /// Steps taken, resumed ones included.
+    pub steps: u64,
+    /// Examples trained on by this process.
+    pub samples: u64,
+    /// Training throughput of this process (steps and data reading, not validation).
+    pub samples_per_s: f64,
+    /// Malformed lines skipped in the last epoch read.
+    pub bad_lines: u64,
+    /// Set when a stop was requested: the checkpoint written.
+    pub interrupted: Option<PathBuf>,
+}
+
+/// Trains as `settings` say. When `stop` becomes true, writes a checkpoint after the current
+/// step and returns early (see [`TrainReport::interrupted`]).
+pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport> {
+    let plan = plan(settings)?;
+    let spec = ModelSpec {
+        num_dense: settings.data.schema().num_dense,
+        table_rows: plan.table_rows.clone(),
+        dim: settings.dim,
+        mlet_k: settings.mlet_k,
+        bottom_hidden: settings.bottom_hidden.clone(),
+        top_hidden: settings.top_hidden.clone(),
+        mlet_init_scale: settings.mlet_init_scale,
+    };
+    let mut model = Dlrm::new(spec, settings.seed, &settings.device)?;
+    let mut optimizer = Optimizer::new(settings.optimizer, settings.lr, &model)?;
+    let mut position = Position { epoch: 0, next_row: plan.train.start, step: 0 };
+    let mut best: Option<Best> = None;
+    if let Some(path) = &settings.resume {
+        let checkpoint = Checkpoint::load(path, &settings.device)?;
+        let mut saved = checkpoint.settings.clone();
+        saved.retain(|(k, _)| k != "epochs");
+        for (key, value) in settings.fingerprint() {
+            let old = saved.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str());
+            if old != Some(value.as_str()) {
+                bail!("cannot resume from {}: setting `{key}` was {:?}, now `{value}`", path.display(), old.unwrap_or("absent"));
+            }
+        }
+        model.load_named(&checkpoint.tensors).with_context(|| format!("checkpoint {}", path.display()))?;
+        optimizer.load_state(&checkpoint.tensors).with_context(|| format!("checkpoint {}", path.display()))?;
+        position = checkpoint.position.clone();
+        best = restore_best(&checkpoint, &model)?;
+    }
+
+    let total_examples = plan.train_examples * settings.epochs as u64;
+    let bar = progress_bar(settings.progress, total_examples);
+    bar.set_position((position.epoch as u64 * plan.train_examples).min(total_examples));
+    let mut busy = Duration::ZERO;
+    let (mut samples, mut bad_lines, mut loss_avg) = (0u64, 0u64, None::<f64>);
+    let mut interrupted = None;
+    'epochs: while position.epoch < settings.epochs {
+        let rows = position.next_row..plan.train.end;
+        let mut stream = BatchStream::spawn(&settings.data, settings.read_options(), rows, settings.batch)?;
+        let mut tick = Instant::now();
+        while let Some(batch) = stream.next_batch()? {
+            let loss = train_step(&model, &mut optimizer, &batch)? as f64;
+            position.step += 1;
+            position.next_row = batch.next_row;
+            samples += batch.len() as u64;
+            busy += tick.elapsed();
+            loss_avg = Some(loss_avg.map_or(loss, |a| 0.98 * a + 0.02 * loss));
+            bar.inc(batch.len() as u64);
+            if position.step % 20 == 0 {
+                let rate = samples as f64 / busy.as_secs_f64().max(1e-9);
+                bar.set_message(format!("{rate:.0} samples/s  loss {:.4}", loss_avg.unwrap_or(f64::NAN)));
+            }
+            if settings.eval_every > 0 && position.step % settings.eval_every == 0 {
+                let (spec, rows) = plan.validation.as_ref().expect("plan checked validation data");
+                let (p, y) = predict_all(&model, spec, rows.clone(), settings.read_options())?;
+                let metrics = Metrics::compute(&p, &y);
+                let line = format!("step {}: validation AUC {:.5}, logloss {:.5}", position.step, metrics.auc, metrics.logloss);
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
+                if best.as_ref().is_none_or(|b| metrics.auc > b.metrics.auc) {
+                    best = Some(Best::snapshot(&model, metrics, position.step)?);
+                }
+            }
+            let due = settings.checkpoint_every > 0 && position.step % settings.checkpoint_every == 0;
+            let stopping = stop.load(Ordering::SeqCst);
+            if due || stopping {
+                let path = settings.checkpoint_path();
+                save_checkpoint(&path, settings, &position, &model, &optimizer, best.as_ref())?;
+                if stopping {
+                    interrupted = Some(path);
+                    break 'epochs;
+                }
+            }
+            tick = Instant::now();
+        }
+        bad_lines = stream.bad_lines();
+        position.epoch += 1;
+        position.next_row = plan.train.start;
+    }
+    bar.finish_and_clear();
+    let samples_per_s = samples as f64 / busy.as_secs_f64().max(1e-9);
+
+    let mut validation = None;
+    let mut best_step = None;
+    if interrupted.is_none() {
+        if let Some((spec, rows)) = &plan.validation {
+            let (p, y) = predict_all(&model, spec, rows.clone(), settings.read_options())?;
+            let last = Metrics::compute(&p, &y);
+            validation = Some(last);
+            if let Some(b) = best.filter(|b| b.metrics.auc > last.auc) {
+                let values: HashMap<String, Tensor> = b.tensors.into_iter().collect();
+                model.load_named(&values)?;
+                validation = Some(b.metrics);
+                best_step = Some(b.step);
+            }
+        }
+    }
+    Ok(TrainReport { model, plan, validation, best_step, steps: position.step, samples, samples_per_s, bad_lines, interrupted })
+}
+
+fn progress_bar(show: bool, total: u64) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    let style = ProgressStyle::with_template("[{elapsed_precise}] {wide_bar} {human_pos}/{human_len} rows  {msg}  ETA {eta}")
+        .expect("the progress template is valid");
+    bar.set_style(style);
+    bar
+}
+
+/// Writes a checkpoint of the whole training state.
+fn save_checkpoint(
+    path: &Path,
+    settings: &TrainSettings,
+    position: &Position,
+    model: &Dlrm,
+    optimizer: &Optimizer,
+    best: Option<&Best>,
+) -> Result<()> {
+    let mut tensors = model.named_tensors();
+    tensors.extend(optimizer.named_state());
+    let mut info = HashMap::new();
+    if let Some(b) = best {
+        tensors.extend(b.tensors.iter().map(|(n, t)| (format!("best.{n}"), t.clone())));
+        info.insert("best_step".to_string(), b.step.to_string());
+        info.insert("best_metrics".to_string(), b.metrics.to_json().to_string());
+    }
+    let mut saved_settings = settings.fingerprint();
+    saved_settings.push(("epochs".into(), settings.epochs.to_string()));
+    let checkpoint = Checkpoint { position: position.clone(), settings: saved_settings, info, tensors: HashMap::new() };
+    checkpoint.save(path, &tensors)
+}
+
+/// The best weights stored in a checkpoint, if any.
+fn restore_best(checkpoint: &Checkpoint, model: &Dlrm) -> Result<Option<Best>> {
+    let Some(step) = checkpoint.info.get("best_step") else {
+        return Ok(None);
+    };
+    let step: u64 = step.parse().context("checkpoint: best_step is not a number")?;
+    let json: serde_json::Value = serde_json::from_str(checkpoint.info.get("best_metrics").context("checkpoint: best_metrics missing")?)
+        .context("checkpoint: best_metrics is not JSON")?;
+    let field = |k: &str| -> Result<f64> { Ok(json[k].as_f64().unwrap_or(f64::NAN)) };
+    let metrics = Metrics {
+        auc: field("auc")?,
+        logloss: field("logloss")?,
+        normalized_entropy: field("normalized_entropy")?,
+        accuracy: field("accuracy")?,
+        rows: field("rows")? as u64,
+        positives: field("positives")? as u64,
+    };
+    let tensors = model
+        .named_tensors()
+        .into_iter()
+        .map(|(name, _)| {
+            let t = checkpoint.tensors.get(&format!("best.{name}")).with_context(|| format!("checkpoint: best.{name} missing"))?;
+            Ok((name, t.clone()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(Best { metrics, step, tensors }))
+}
+
+/// Free metadata for an exported file: how it was trained and how it validated.
+pub fn training_info(settings: &TrainSettings, report: &TrainReport) -> Vec<(String, String)> {
+    let mut info: Vec<(String, String)> = settings
+        .fingerprint()
+        .into_iter()
+        .map(|(k, v)| (format!("train.{k}"), v))
+        .collect();
+    info.push(("train.epochs".into(), settings.epochs.to_string()));
+    info.push(("train.steps".into(), report.steps.to_string()));
+    info.push(("train.rows".into(), report.plan.train_examples.to_string()));
+    info.push(("mlet_k".into(), settings.mlet_k.to_string()));
+    info.push(("trainer".into(), concat!("mlet-trainer ", env!("CARGO_PKG_VERSION")).into()));
+    if let Some(m) = &report.validation {
+        info.push(("val_auc".into(), format!("{:.6}", m.auc)));
+        info.push(("val_logloss".into(), format!("{:.6}", m.logloss)));
+        info.push(("val_rows".into(), m.rows.to_string()));
+    }
+    info
+}
