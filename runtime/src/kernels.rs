@@ -2,16 +2,19 @@
 //!
 //! Every sum runs in one fixed order (8 interleaved partial sums, reduced by halving, then the
 //! tail), so the host and a microcontroller compute the same bits; no fused multiply-add is ever
-//! formed. Tensor bytes are read with `from_le_bytes`, which is correct at any alignment and
+//! formed. The 8 partial sums are a `wide::f32x8`: SIMD registers where the target has them,
+//! plain lanes where it does not, the same IEEE operations either way. Tensor bytes are read with `from_le_bytes`, which is correct at any alignment and
 //! compiles to plain loads where the target allows unaligned access.
 
 use half::f16;
 use mlet_formats::{Dtype, LayerTensors, TableTensors, Tensor};
+use wide::f32x8;
 
 const LANES: usize = 8;
 
 /// Adds the partial sums by halving (lane i plus lane i + half, until one is left), then the tail.
-fn reduce(mut acc: [f32; LANES], tail: f32) -> f32 {
+fn reduce(acc: f32x8, tail: f32) -> f32 {
+    let mut acc = acc.to_array();
     let mut half = LANES / 2;
     while half > 0 {
         for i in 0..half {
@@ -24,26 +27,37 @@ fn reduce(mut acc: [f32; LANES], tail: f32) -> f32 {
 
 /// `sum a[i] * b[i]` over `min(a.len(), b.len())` elements, in the fixed order.
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    dot_with(a, b, |v| *v)
+    let n = a.len().min(b.len());
+    dot_rows([&a[..n]], &b[..n], |v| *v)[0]
 }
 
-/// The one dot product: lane `k` sums the elements `i = k mod LANES` of the whole chunks, the
-/// lanes are reduced by halving, and the tail is added last.
+/// Weight rows scored together by `matvec`: independent sums that keep the adders busy.
+const ROWS: usize = 4;
+
+/// The dot products of `R` rows with `x` (each row as long as `x`), sharing the loads of `x`.
+/// Each row's sum runs in the one fixed order: lane `k` adds the products `i = k mod 8` of the
+/// whole chunks of 8, the lanes are reduced by halving, and the products of the tail come last.
 #[inline(always)]
-fn dot_with<T>(w: &[T], x: &[f32], load: impl Fn(&T) -> f32) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let mut w_chunks = w.chunks_exact(LANES);
-    let mut x_chunks = x.chunks_exact(LANES);
-    for (wc, xc) in (&mut w_chunks).zip(&mut x_chunks) {
-        for k in 0..LANES {
-            acc[k] += load(&wc[k]) * xc[k];
+fn dot_rows<const R: usize, T>(rows: [&[T]; R], x: &[f32], load: impl Fn(&T) -> f32) -> [f32; R] {
+    let (x_chunks, x_tail) = x.as_chunks::<LANES>();
+    let chunks = rows.map(|row| row.as_chunks::<LANES>());
+    let mut acc = [f32x8::ZERO; R];
+    for (c, xc) in x_chunks.iter().enumerate() {
+        let xv = f32x8::from(*xc);
+        for r in 0..R {
+            if let Some(wc) = chunks[r].0.get(c) {
+                acc[r] += f32x8::from(wc.each_ref().map(&load)) * xv;
+            }
         }
     }
-    let mut tail = 0.0f32;
-    for (wv, xv) in w_chunks.remainder().iter().zip(x_chunks.remainder()) {
-        tail += load(wv) * xv;
-    }
-    reduce(acc, tail)
+    core::array::from_fn(|r| {
+        let tail = chunks[r]
+            .1
+            .iter()
+            .zip(x_tail)
+            .fold(0.0f32, |t, (w, x)| t + load(w) * x);
+        reduce(acc[r], tail)
+    })
 }
 
 /// `out[j] = W[j] . x` for each row of `W`, whose elements are `S` little-endian bytes.
@@ -53,9 +67,17 @@ fn matvec<const S: usize>(
     out: &mut [f32],
     load: impl Fn(&[u8; S]) -> f32 + Copy,
 ) {
-    let rows = w.as_chunks::<S>().0.chunks_exact(x.len().max(1));
-    for (row, o) in rows.zip(out.iter_mut()) {
-        *o = dot_with(row, x, load);
+    let n = x.len().max(1);
+    let w = w.as_chunks::<S>().0;
+    let mut blocks = w.chunks_exact(n * ROWS).zip(out.chunks_exact_mut(ROWS));
+    for (wb, ob) in &mut blocks {
+        let rows: [&[[u8; S]]; ROWS] = core::array::from_fn(|r| &wb[r * n..(r + 1) * n]);
+        ob.copy_from_slice(&dot_rows(rows, x, load));
+    }
+    let done = out.len() / ROWS * ROWS;
+    let rest = w.get(done * n..).unwrap_or(&[]).chunks_exact(n);
+    for (row, o) in rest.zip(&mut out[done..]) {
+        *o = dot_rows([row], x, load)[0];
     }
 }
 
