@@ -428,8 +428,10 @@ pub struct Run {
     pub seconds: f64,
     /// Address of the model in memory (`model` line).
     pub model_addr: Option<u32>,
-    /// Peak stack in bytes (`stack` line).
-    pub stack: Option<usize>,
+    /// Peak stack in bytes while parsing the model (`stack parse N score M` line).
+    pub parse_stack: Option<usize>,
+    /// Peak stack in bytes while scoring the rows.
+    pub score_stack: Option<usize>,
     /// Score bits (`score` lines, in row order).
     pub scores: Vec<u32>,
     /// `ok N` was printed.
@@ -450,7 +452,10 @@ impl Run {
                 (Some("model"), Some(addr), _) => {
                     self.model_addr = u32::from_str_radix(addr.trim_start_matches("0x"), 16).ok()
                 }
-                (Some("stack"), Some(n), _) => self.stack = n.parse().ok(),
+                (Some("stack"), Some("parse"), Some(n)) => {
+                    self.parse_stack = n.parse().ok();
+                    self.score_stack = words.nth(1).and_then(|m| m.parse().ok());
+                }
                 (Some("score"), Some(_), Some(bits)) => {
                     if let Ok(b) = u32::from_str_radix(bits, 16) {
                         self.scores.push(b)
@@ -652,13 +657,13 @@ mod tests {
     #[test]
     fn output_is_parsed() {
         let mut run = Run { exit_code: Some(0), ..Run::default() };
-        run.parse_output("model 0x00001230 100\nstack 1200\nscore 0 3f000000\nscore 1 00000001\nok 2\n");
+        run.parse_output("model 0x00001230 100\nstack parse 1200 score 300\nscore 0 3f000000\nscore 1 00000001\nok 2\n");
         assert_eq!(run.model_addr, Some(0x1230));
-        assert_eq!(run.stack, Some(1200));
+        assert_eq!((run.parse_stack, run.score_stack), (Some(1200), Some(300)));
         assert_eq!(run.scores, vec![0x3f00_0000, 1]);
         assert!(run.succeeded());
         let mut bad = Run { exit_code: Some(1), ..Run::default() };
-        bad.parse_output("model 0x00001230 100\nstack 10\nerror header length is not a multiple of 8\n");
+        bad.parse_output("model 0x00001230 100\nstack parse 10 score 10\nerror header length is not a multiple of 8\n");
         assert_eq!(bad.error.as_deref(), Some("header length is not a multiple of 8"));
         assert!(!bad.succeeded());
     }
