@@ -6,6 +6,8 @@
 //! plain lanes where it does not, the same IEEE operations either way. Tensor bytes are read with `from_le_bytes`, which is correct at any alignment and
 //! compiles to plain loads where the target allows unaligned access.
 
+use core::ops::Range;
+
 use half::f16;
 use mlet_formats::{Dtype, LayerTensors, TableTensors, Tensor};
 use wide::f32x8;
@@ -60,24 +62,53 @@ fn dot_rows<const R: usize, T>(rows: [&[T]; R], x: &[f32], load: impl Fn(&T) -> 
     })
 }
 
-/// `out[j] = W[j] . x` for each row of `W`, whose elements are `S` little-endian bytes.
+/// For every example of `scratch` (one per `per` values): `y[j] = W[j] . x` with `x` at `input`
+/// and `y` at `output`. Each block of weight rows is read once for all the examples.
 fn matvec<const S: usize>(
     w: &[u8],
-    x: &[f32],
-    out: &mut [f32],
+    scratch: &mut [f32],
+    per: usize,
+    input: &Range<usize>,
+    output: &Range<usize>,
     load: impl Fn(&[u8; S]) -> f32 + Copy,
 ) {
-    let n = x.len().max(1);
+    let n = input.len().max(1);
     let w = w.as_chunks::<S>().0;
-    let mut blocks = w.chunks_exact(n * ROWS).zip(out.chunks_exact_mut(ROWS));
-    for (wb, ob) in &mut blocks {
+    let blocks = output.len() / ROWS;
+    for (b, wb) in w.chunks_exact(n * ROWS).take(blocks).enumerate() {
         let rows: [&[[u8; S]]; ROWS] = core::array::from_fn(|r| &wb[r * n..(r + 1) * n]);
-        ob.copy_from_slice(&dot_rows(rows, x, load));
+        for example in scratch.chunks_exact_mut(per) {
+            let (x, y) = split_in_out(example, input, output);
+            if let Some(y) = y.get_mut(b * ROWS..(b + 1) * ROWS) {
+                y.copy_from_slice(&dot_rows(rows, x, load));
+            }
+        }
     }
-    let done = out.len() / ROWS * ROWS;
-    let rest = w.get(done * n..).unwrap_or(&[]).chunks_exact(n);
-    for (row, o) in rest.zip(&mut out[done..]) {
-        *o = dot_rows([row], x, load)[0];
+    for j in blocks * ROWS..output.len() {
+        let Some(row) = w.get(j * n..(j + 1) * n) else {
+            return;
+        };
+        for example in scratch.chunks_exact_mut(per) {
+            let (x, y) = split_in_out(example, input, output);
+            if let Some(y) = y.get_mut(j) {
+                *y = dot_rows([row], x, load)[0];
+            }
+        }
+    }
+}
+
+/// The input and output ranges of one example's scratch, which do not overlap.
+fn split_in_out<'s>(
+    example: &'s mut [f32],
+    input: &Range<usize>,
+    output: &Range<usize>,
+) -> (&'s [f32], &'s mut [f32]) {
+    if input.end <= output.start {
+        let (front, back) = example.split_at_mut(output.start);
+        (&front[input.clone()], &mut back[..output.len()])
+    } else {
+        let (front, back) = example.split_at_mut(input.start);
+        (&back[..input.len()], &mut front[output.clone()])
     }
 }
 
@@ -100,19 +131,28 @@ fn element(t: &Tensor<'_>, i: usize) -> f32 {
     }
 }
 
-/// `output = W input + b`, then ReLU if asked. `W` is [output.len(), input.len()] row-major.
-pub(crate) fn linear(layer: &LayerTensors<'_>, input: &[f32], output: &mut [f32], relu: bool) {
+/// For every example of `scratch` (one per `per` values): `y = W x + b`, then ReLU if asked,
+/// with `x` at `input` and `y` at `output`. `W` is [output.len(), input.len()] row-major.
+pub(crate) fn linear(
+    layer: &LayerTensors<'_>,
+    scratch: &mut [f32],
+    per: usize,
+    input: Range<usize>,
+    output: Range<usize>,
+    relu: bool,
+) {
+    let w = layer.weight.bytes;
     match layer.weight.dtype {
-        Dtype::F16 => matvec::<2>(layer.weight.bytes, input, output, |b| {
+        Dtype::F16 => matvec::<2>(w, scratch, per, &input, &output, |b| {
             f16::from_le_bytes(*b).to_f32()
         }),
-        _ => matvec::<4>(layer.weight.bytes, input, output, |b| {
-            f32::from_le_bytes(*b)
-        }),
+        _ => matvec::<4>(w, scratch, per, &input, &output, |b| f32::from_le_bytes(*b)),
     }
-    for (j, out) in output.iter_mut().enumerate() {
-        let value = *out + element(&layer.bias, j);
-        *out = if relu && value < 0.0 { 0.0 } else { value };
+    for example in scratch.chunks_exact_mut(per) {
+        for (j, y) in example[output.clone()].iter_mut().enumerate() {
+            let value = *y + element(&layer.bias, j);
+            *y = if relu && value < 0.0 { 0.0 } else { value };
+        }
     }
 }
 

@@ -25,6 +25,7 @@
 mod kernels;
 
 use core::fmt;
+use core::ops::Range;
 
 use mlet_formats::ids::row_of;
 pub use mlet_formats::{Config, Error as FormatError, ModelFile as File};
@@ -100,6 +101,9 @@ impl core::error::Error for Error {
     }
 }
 
+/// Most examples that go through the layers together in [`Model::score_batch`].
+const MAX_TILE: usize = 16;
+
 /// A validated model, borrowing the file's bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Model<'a> {
@@ -138,30 +142,15 @@ impl<'a> Model<'a> {
     /// Scores one example: `dense` holds `num_dense` values, `ids` one raw id per table.
     /// Returns the click probability.
     pub fn score(&self, dense: &[f32], ids: &[u32], scratch: &mut [f32]) -> Result<f32, Error> {
-        let config = self.config();
-        check_len(dense.len(), config.num_dense(), |expected, got| {
-            Error::DenseLen { expected, got }
-        })?;
-        check_len(ids.len(), config.num_tables(), |expected, got| {
-            Error::IdsLen { expected, got }
-        })?;
-        let (needed, got) = (self.scratch_len(), scratch.len());
-        let scratch = scratch
-            .get_mut(..needed)
-            .ok_or(Error::ScratchTooSmall { needed, got })?;
-        if let Some(index) = dense.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFiniteDense { index });
-        }
-        let logit = self.logit(dense, ids, scratch);
-        let probability = 1.0 / (1.0 + libm::expf(-logit));
-        if probability.is_nan() {
-            return Err(Error::NonFiniteScore);
-        }
-        Ok(probability)
+        let mut probability = [0.0f32];
+        self.score_batch(dense, ids, &mut probability, scratch)?;
+        Ok(probability[0])
     }
 
     /// Scores `out.len()` examples: `dense` holds `num_dense` values per example and `ids`
-    /// `num_tables` ids per example, row after row. Each example runs exactly as [`Model::score`].
+    /// `num_tables` ids per example, row after row. With a scratch of `k * scratch_len()` values,
+    /// up to `k` examples (at most 16) go through each layer together, so that each weight is read
+    /// once for all of them; every example computes exactly the bits [`Model::score`] gives it.
     pub fn score_batch(
         &self,
         dense: &[f32],
@@ -180,78 +169,106 @@ impl<'a> Model<'a> {
             expected,
             got,
         })?;
-        for (i, p) in out.iter_mut().enumerate() {
-            *p = self.score(
-                &dense[i * d..(i + 1) * d],
-                &ids[i * t..(i + 1) * t],
-                scratch,
-            )?;
+        let (per, got) = (self.scratch_len(), scratch.len());
+        if got < per {
+            return Err(Error::ScratchTooSmall { needed: per, got });
+        }
+        if let Some(index) = dense.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFiniteDense { index });
+        }
+        let tile = (got / per).min(MAX_TILE);
+        let tiles = dense
+            .chunks(tile * d)
+            .zip(ids.chunks(tile * t))
+            .zip(out.chunks_mut(tile));
+        for ((dense, ids), out) in tiles {
+            self.logits(dense, ids, &mut scratch[..out.len() * per], out);
+            for p in out.iter_mut() {
+                *p = 1.0 / (1.0 + libm::expf(-*p));
+                if p.is_nan() {
+                    return Err(Error::NonFiniteScore);
+                }
+            }
         }
         Ok(())
     }
 
-    /// The top MLP's output before the sigmoid. Lengths are checked by the caller.
-    fn logit(&self, dense: &[f32], ids: &[u32], scratch: &mut [f32]) -> f32 {
+    /// The top MLP's outputs before the sigmoid, one per example; `scratch` holds
+    /// `scratch_len()` values per example. Lengths are checked by the caller.
+    fn logits(&self, dense: &[f32], ids: &[u32], scratch: &mut [f32], out: &mut [f32]) {
         let config = self.config();
         let (dim, tables) = (config.dim(), config.num_tables());
-        let (z, work) = scratch.split_at_mut((tables + 1) * dim);
+        let (per, z_len) = (self.scratch_len(), (tables + 1) * dim);
 
-        for (x, &raw) in work.iter_mut().zip(dense) {
-            *x = match config.dense_transform() {
-                DenseTransform::Log1p => libm::log1pf(raw.max(0.0)),
-                DenseTransform::Identity => raw,
-            };
-        }
-        let z0 = self.mlp(config.bottom(), |l| self.file.bottom_layer(l), work, true);
-        z[..dim].copy_from_slice(&work[z0.clone()]);
-
-        for (t, (&raw, row_out)) in ids.iter().zip(z[dim..].chunks_exact_mut(dim)).enumerate() {
-            let rows = config.table_rows()[t];
-            kernels::read_row(self.file.table(t), row_of(raw, rows) as usize, row_out);
-        }
-
-        let (top_in, _) = work.split_at_mut(config.top_input_width());
-        top_in[..dim].copy_from_slice(&z[..dim]);
-        let mut k = dim;
-        for i in 1..=tables {
-            let zi = &z[i * dim..(i + 1) * dim];
-            for j in 0..i {
-                top_in[k] = kernels::dot(zi, &z[j * dim..(j + 1) * dim]);
-                k += 1;
+        let inputs = dense.chunks_exact(config.num_dense());
+        for (example, dense) in scratch.chunks_exact_mut(per).zip(inputs) {
+            for (x, &raw) in example[z_len..].iter_mut().zip(dense) {
+                *x = match config.dense_transform() {
+                    DenseTransform::Log1p => libm::log1pf(raw.max(0.0)),
+                    DenseTransform::Identity => raw,
+                };
             }
         }
-        let out = self.mlp(config.top(), |l| self.file.top_layer(l), work, false);
-        work[out.start]
+        let bottom = |l| self.file.bottom_layer(l);
+        let z0 = self.mlp(config.bottom(), bottom, scratch, per, true);
+
+        for (example, ids) in scratch.chunks_exact_mut(per).zip(ids.chunks_exact(tables)) {
+            example.copy_within(z0.clone(), 0);
+            let (z, work) = example.split_at_mut(z_len);
+            for (t, (&raw, row_out)) in ids.iter().zip(z[dim..].chunks_exact_mut(dim)).enumerate() {
+                let rows = config.table_rows()[t];
+                kernels::read_row(self.file.table(t), row_of(raw, rows) as usize, row_out);
+            }
+            let top_in = &mut work[..config.top_input_width()];
+            top_in[..dim].copy_from_slice(&z[..dim]);
+            let mut k = dim;
+            for i in 1..=tables {
+                let zi = &z[i * dim..(i + 1) * dim];
+                for j in 0..i {
+                    top_in[k] = kernels::dot(zi, &z[j * dim..(j + 1) * dim]);
+                    k += 1;
+                }
+            }
+        }
+        let top = |l| self.file.top_layer(l);
+        let logit = self.mlp(config.top(), top, scratch, per, false);
+        for (example, o) in scratch.chunks_exact(per).zip(out) {
+            *o = example[logit.start];
+        }
     }
 
-    /// Runs an MLP whose input sits at the front of `work`; returns where its output is.
-    /// Layers alternate: an input at the front writes its output at the back, and the reverse,
-    /// so `work` needs only the largest input-plus-output of any layer.
+    /// Runs an MLP on every example of `scratch`; each example's input sits at the front of its
+    /// work area (after the embeddings). Returns where the outputs are. Layers alternate: an input
+    /// at the front writes its output at the back, and the reverse, so the work area needs only
+    /// the largest input-plus-output of any layer.
     fn mlp<'l>(
         &self,
         widths: &Widths,
         layer: impl Fn(usize) -> &'l mlet_formats::LayerTensors<'a>,
-        work: &mut [f32],
+        scratch: &mut [f32],
+        per: usize,
         relu_last: bool,
-    ) -> core::ops::Range<usize>
+    ) -> Range<usize>
     where
         'a: 'l,
     {
-        let len = work.len();
+        let front = (self.config().num_tables() + 1) * self.config().dim();
         let mut at_front = true;
         let mut output = 0..0;
         for l in 0..widths.layers() {
             let (n_in, n_out) = widths.layer(l);
             let relu = relu_last || l + 1 < widths.layers();
-            if at_front {
-                let (front, back) = work.split_at_mut(len - n_out);
-                kernels::linear(layer(l), &front[..n_in], back, relu);
-                output = len - n_out..len;
+            let input = if at_front {
+                front..front + n_in
             } else {
-                let (front, back) = work.split_at_mut(n_out);
-                kernels::linear(layer(l), &back[back.len() - n_in..], front, relu);
-                output = 0..n_out;
-            }
+                per - n_in..per
+            };
+            output = if at_front {
+                per - n_out..per
+            } else {
+                front..front + n_out
+            };
+            kernels::linear(layer(l), scratch, per, input, output.clone(), relu);
             at_front = !at_front;
         }
         output

@@ -213,22 +213,26 @@ fn batch_scoring_equals_one_at_a_time() {
     let model = Model::parse(&bytes).unwrap();
     let mut scratch = vec![0.0f32; model.scratch_len()];
     let mut rng = Rng(42);
-    let rows = 17;
+    let rows = 37;
     let dense: Vec<f32> = (0..rows * 13).map(|_| rng.below(100) as f32).collect();
     let ids: Vec<u32> = (0..rows * 26).map(|_| rng.next() as u32).collect();
-    let mut batch = vec![0.0f32; rows];
-    model
-        .score_batch(&dense, &ids, &mut batch, &mut scratch)
-        .unwrap();
-    for r in 0..rows {
-        let one = model
-            .score(
-                &dense[r * 13..(r + 1) * 13],
-                &ids[r * 26..(r + 1) * 26],
-                &mut scratch,
-            )
+    // Scratch for 1 example, for tiles of 5 (with a partial last tile), and for more than 16.
+    for tile in [1, 5, 40] {
+        let mut batch_scratch = vec![0.0f32; model.scratch_len() * tile + 3];
+        let mut batch = vec![0.0f32; rows];
+        model
+            .score_batch(&dense, &ids, &mut batch, &mut batch_scratch)
             .unwrap();
-        assert_eq!(one.to_bits(), batch[r].to_bits());
+        for r in 0..rows {
+            let one = model
+                .score(
+                    &dense[r * 13..(r + 1) * 13],
+                    &ids[r * 26..(r + 1) * 26],
+                    &mut scratch,
+                )
+                .unwrap();
+            assert_eq!(one.to_bits(), batch[r].to_bits(), "tile {tile}, row {r}");
+        }
     }
 }
 
