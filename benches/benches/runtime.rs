@@ -1,49 +1,83 @@
-//! Batch-1 scoring of the paper's Criteo config with f32, f16 and int8 tables, one core, beside
-//! the time it takes to stream the MLP weights' bytes once from cache (the lower bound).
+//! Runtime speed, one core: scoring at batch 1 and batch 256 with f32, f16 and int8 tables on
+//! the paper's Criteo config (d = 16 and d = 4) and on a microcontroller-sized model; model parse
+//! time; and the time it takes to stream the Criteo MLP's weight bytes once from cache (the bound
+//! a batch-1 score cannot beat).
+//!
+//! `cargo bench -p mlet-benches --bench runtime`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mlet_benches::{criteo_inputs, criteo_model, mlp_bytes};
+use mlet_benches::{criteo_inputs, criteo_model, mcu_model, mlp_bytes};
 use mlet_formats::EmbeddingDtype;
 use mlet_runtime::Model;
 use std::hint::black_box;
 
+/// Rows per Criteo table: large enough that table reads miss the caches, as in production.
 const ROWS: u32 = 1 << 16;
+/// Examples scored together per pass over the weights in the batch-256 runs.
+const TILE: usize = 16;
 
-fn score_batch1(c: &mut Criterion) {
-    let mut group = c.benchmark_group("score_batch1_criteo_d16");
+const DTYPES: [(&str, EmbeddingDtype); 3] = [
+    ("f32", EmbeddingDtype::F32),
+    ("f16", EmbeddingDtype::F16),
+    ("int8", EmbeddingDtype::Int8),
+];
+
+fn models() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (name, dtype) in DTYPES {
+        out.push((format!("criteo_d16/{name}"), criteo_model(16, ROWS, dtype)));
+        out.push((format!("criteo_d4/{name}"), criteo_model(4, ROWS, dtype)));
+        out.push((format!("mcu_d4/{name}"), mcu_model(dtype)));
+    }
+    out
+}
+
+fn score(c: &mut Criterion) {
     let (dense, ids) = criteo_inputs(1024, 3);
-    for (name, dtype) in [
-        ("f32", EmbeddingDtype::F32),
-        ("f16", EmbeddingDtype::F16),
-        ("int8", EmbeddingDtype::Int8),
-    ] {
-        let bytes = criteo_model(16, ROWS, dtype);
+    for (name, bytes) in models() {
         let model = Model::parse(&bytes).unwrap();
-        let mut scratch = vec![0.0f32; model.scratch_len()];
-        eprintln!(
-            "{name}: model {} bytes, scratch {} bytes",
-            bytes.len(),
-            model.scratch_len() * 4
-        );
+        let mut group = c.benchmark_group(format!("score/{name}"));
+        let mut scratch = vec![0.0f32; model.scratch_len() * TILE];
         let mut i = 0;
         group.throughput(Throughput::Elements(1));
-        group.bench_function(name, |b| {
+        group.bench_function("batch1", |b| {
             b.iter(|| {
                 i = (i + 1) % 1024;
-                let p = model.score(
-                    &dense[i * 13..(i + 1) * 13],
-                    &ids[i * 26..(i + 1) * 26],
-                    &mut scratch,
-                );
-                black_box(p.unwrap())
+                let (d, t) = (&dense[i * 13..(i + 1) * 13], &ids[i * 26..(i + 1) * 26]);
+                black_box(model.score(d, t, &mut scratch).unwrap())
             })
+        });
+        let mut out = vec![0.0f32; 256];
+        group.throughput(Throughput::Elements(256));
+        group.bench_function("batch256", |b| {
+            b.iter(|| {
+                let (d, t) = (&dense[..256 * 13], &ids[..256 * 26]);
+                model.score_batch(d, t, &mut out, &mut scratch).unwrap();
+                black_box(out[255])
+            })
+        });
+        group.finish();
+    }
+}
+
+fn parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse");
+    for (name, bytes) in [
+        (
+            "criteo_d4/int8",
+            criteo_model(4, 1024, EmbeddingDtype::Int8),
+        ),
+        ("mcu_d4/int8", mcu_model(EmbeddingDtype::Int8)),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(Model::parse(black_box(&bytes)).is_ok()))
         });
     }
     group.finish();
 }
 
-/// Reads as many bytes as the MLP's weights once, summing them into 64 independent partial sums
-/// so that memory, not the adder, is the limit: the time a batch-1 score cannot beat.
+/// Reads as many bytes as the Criteo MLP's weights once, summing them into 64 independent
+/// partial sums so that memory, not the adder, is the limit.
 fn stream_mlp_weights(c: &mut Criterion) {
     let bytes = criteo_model(16, 1, EmbeddingDtype::F32);
     let model = Model::parse(&bytes).unwrap();
@@ -65,5 +99,5 @@ fn stream_mlp_weights(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, score_batch1, stream_mlp_weights);
+criterion_group!(benches, score, parse, stream_mlp_weights);
 criterion_main!(benches);

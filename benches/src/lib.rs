@@ -16,6 +16,12 @@ pub fn small_model(rows: u32, tables: EmbeddingDtype) -> Vec<u8> {
     random_model(&[13, 64, 32, 4], &[256, 128, 1], rows, tables)
 }
 
+/// A microcontroller-sized DLRM (about 200 KB as int8): 26 tables of 512 rows, bottom 13-32-4,
+/// top 64-1.
+pub fn mcu_model(tables: EmbeddingDtype) -> Vec<u8> {
+    random_model(&[13, 32, 4], &[64, 1], 512, tables)
+}
+
 fn random_model(bottom: &[u32], top: &[u32], rows: u32, tables: EmbeddingDtype) -> Vec<u8> {
     let dim = *bottom.last().expect("bottom widths");
     let config = Config::new(&[rows; 26], dim, bottom, top, DenseTransform::Log1p, tables)
