@@ -23,4 +23,7 @@ fi
 cmd="${1:-check}"
 [[ $# -gt 0 ]] && shift
 cd "$here/check"
+if [[ "$cmd" == check ]]; then
+  cargo test --quiet --release   # the tool's own unit tests (rows file, comparison, output parsing, corruptions)
+fi
 exec cargo run --quiet --release -- "$cmd" "$@"
