@@ -44,20 +44,29 @@ fn main() {
     let inputs = fs::read(&inputs_path)
         .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", inputs_path.display())));
 
-    let word = |i: usize| u32::from_le_bytes(inputs[8 + 4 * i..12 + 4 * i].try_into().unwrap()) as usize;
+    let word =
+        |i: usize| u32::from_le_bytes(inputs[8 + 4 * i..12 + 4 * i].try_into().unwrap()) as usize;
     if inputs.len() < 20 || &inputs[..8] != MAGIC {
-        fail(&format!("{} is not an input-rows file", inputs_path.display()));
+        fail(&format!(
+            "{} is not an input-rows file",
+            inputs_path.display()
+        ));
     }
     let (rows, num_dense, num_ids) = (word(0), word(1), word(2));
     let row_bytes = 4 * (num_dense + num_ids);
     if rows == 0 || inputs.len() != 20 + rows * row_bytes {
-        fail(&format!("{}: length does not match its header", inputs_path.display()));
+        fail(&format!(
+            "{}: length does not match its header",
+            inputs_path.display()
+        ));
     }
 
     let scratch_len = match mlet_runtime::Model::parse(&model) {
         Ok(m) => m.scratch_len(),
         Err(e) => {
-            println!("cargo:warning=model does not parse on the host ({e}); the firmware will report it");
+            println!(
+                "cargo:warning=model does not parse on the host ({e}); the firmware will report it"
+            );
             1
         }
     };
@@ -79,7 +88,11 @@ fn main() {
     )
     .unwrap();
 
-    let model_region = if model.len() + CODE_RESERVE <= FLASH { "FLASH" } else { "EXTFLASH" };
+    let model_region = if model.len() + CODE_RESERVE <= FLASH {
+        "FLASH"
+    } else {
+        "EXTFLASH"
+    };
     fs::write(
         out.join("memory.x"),
         format!(

@@ -124,7 +124,10 @@ fn read_row(r: usize, dense: &mut [f32; NUM_DENSE], ids: &mut [u32; NUM_IDS]) {
 /// Validates the model once, into `slot`.
 #[cfg(not(feature = "harness-only"))]
 #[inline(never)]
-fn parse<'s>(model: &'static [u8], slot: &'s mut MaybeUninit<Parsed>) -> Result<&'s Parsed, Failure> {
+fn parse<'s>(
+    model: &'static [u8],
+    slot: &'s mut MaybeUninit<Parsed>,
+) -> Result<&'s Parsed, Failure> {
     Ok(slot.write(mlet_runtime::Model::parse(model)?))
 }
 
@@ -143,7 +146,10 @@ fn score_rows(model: &Parsed, scratch: &mut [f32], scores: &mut [u32]) -> Result
 /// Harness only: no runtime, the same statics.
 #[cfg(feature = "harness-only")]
 #[inline(never)]
-fn parse<'s>(model: &'static [u8], slot: &'s mut MaybeUninit<Parsed>) -> Result<&'s Parsed, Failure> {
+fn parse<'s>(
+    model: &'static [u8],
+    slot: &'s mut MaybeUninit<Parsed>,
+) -> Result<&'s Parsed, Failure> {
     let _ = core::hint::black_box(model.first());
     Ok(slot.write(()))
 }
@@ -181,7 +187,10 @@ fn paint_stack() {
 /// Bytes of stack used so far at most: from the top of RAM down to the lowest word that no
 /// longer holds [`PAINT`].
 fn peak_stack() -> usize {
-    let (bottom, top) = (addr_of!(_stack_end) as usize, addr_of!(_stack_start) as usize);
+    let (bottom, top) = (
+        addr_of!(_stack_end) as usize,
+        addr_of!(_stack_start) as usize,
+    );
     let mut p = bottom;
     // SAFETY: [bottom, top) is the stack region, plain RAM.
     while p < top && unsafe { read_volatile(p as *const u32) } == PAINT {

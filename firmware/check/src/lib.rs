@@ -80,17 +80,27 @@ impl Rows {
     /// The first `count` rows of Criteo-Kaggle text (label, 13 integer columns, 26 hex tokens,
     /// tab-separated): dense = the integers as f32 (empty = 0), ids = `criteo_id` of the tokens.
     pub fn from_criteo_tsv(text: &str, count: usize) -> Result<Rows> {
-        let mut rows = Rows { num_dense: 13, num_ids: 26, dense: Vec::new(), ids: Vec::new() };
+        let mut rows = Rows {
+            num_dense: 13,
+            num_ids: 26,
+            dense: Vec::new(),
+            ids: Vec::new(),
+        };
         for (n, line) in text.lines().take(count).enumerate() {
             let fields: Vec<&str> = line.split('\t').collect();
             if fields.len() != 40 {
-                return Err(fail!("line {}: {} fields, a Criteo row has 40", n + 1, fields.len()));
+                return Err(fail!(
+                    "line {}: {} fields, a Criteo row has 40",
+                    n + 1,
+                    fields.len()
+                ));
             }
             for f in &fields[1..14] {
                 let v: i64 = if f.is_empty() {
                     0
                 } else {
-                    f.parse().map_err(|_| fail!("line {}: `{f}` is not an integer", n + 1))?
+                    f.parse()
+                        .map_err(|_| fail!("line {}: `{f}` is not an integer", n + 1))?
                 };
                 rows.dense.push(v as f32);
             }
@@ -115,8 +125,11 @@ impl Rows {
         }
         for r in 0..self.len() {
             let (dense, ids) = self.row(r);
-            dense.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-            ids.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+            dense
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+            ids.iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
         }
         out
     }
@@ -136,11 +149,20 @@ impl Rows {
         if bytes.len() != 20 + rows * 4 * (num_dense + num_ids) {
             return Err(fail!("input-rows file length does not match its header"));
         }
-        let mut out = Rows { num_dense, num_ids, dense: Vec::new(), ids: Vec::new() };
-        let mut words = bytes[20..].chunks_exact(4).map(|b| [b[0], b[1], b[2], b[3]]);
+        let mut out = Rows {
+            num_dense,
+            num_ids,
+            dense: Vec::new(),
+            ids: Vec::new(),
+        };
+        let mut words = bytes[20..]
+            .chunks_exact(4)
+            .map(|b| [b[0], b[1], b[2], b[3]]);
         for _ in 0..rows {
-            out.dense.extend(words.by_ref().take(num_dense).map(f32::from_le_bytes));
-            out.ids.extend(words.by_ref().take(num_ids).map(u32::from_le_bytes));
+            out.dense
+                .extend(words.by_ref().take(num_dense).map(f32::from_le_bytes));
+            out.ids
+                .extend(words.by_ref().take(num_ids).map(u32::from_le_bytes));
         }
         Ok(out)
     }
@@ -169,6 +191,7 @@ pub struct NamedModel {
     pub bytes: Vec<u8>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn random_model(
     rows: &[u32],
     dim: u32,
@@ -180,11 +203,22 @@ fn random_model(
     int8_scale_dtype: Dtype,
     seed: u64,
 ) -> Vec<u8> {
-    let bottom: Vec<u32> = [13].iter().chain(bottom_hidden).chain(&[dim]).copied().collect();
+    let bottom: Vec<u32> = [13]
+        .iter()
+        .chain(bottom_hidden)
+        .chain(&[dim])
+        .copied()
+        .collect();
     let top: Vec<u32> = top_hidden.iter().chain(&[1]).copied().collect();
     let config = Config::new(rows, dim, &bottom, &top, DenseTransform::Log1p, embedding)
         .expect("the check configurations are valid");
-    let model = RandomModel { config, mlp_dtype, int8_per_row, int8_scale_dtype, seed };
+    let model = RandomModel {
+        config,
+        mlp_dtype,
+        int8_per_row,
+        int8_scale_dtype,
+        seed,
+    };
     model.writer().to_bytes().expect("random models are valid")
 }
 
@@ -200,10 +234,42 @@ fn random_model(
 /// | `d16-f32` | d=16 F32 | F32 |
 pub fn check_models() -> Vec<NamedModel> {
     let specs = [
-        ("d4-int8-row", "d=4 int8 per-row (F16 scales), F32 MLP", 4, EmbeddingDtype::Int8, Dtype::F32, true, Dtype::F16),
-        ("d4-int8-table", "d=4 int8 per-table (F32 scales), F32 MLP", 4, EmbeddingDtype::Int8, Dtype::F32, false, Dtype::F32),
-        ("d8-f16", "d=8 f16, F16 MLP", 8, EmbeddingDtype::F16, Dtype::F16, true, Dtype::F16),
-        ("d16-f32", "d=16 f32, F32 MLP", 16, EmbeddingDtype::F32, Dtype::F32, true, Dtype::F16),
+        (
+            "d4-int8-row",
+            "d=4 int8 per-row (F16 scales), F32 MLP",
+            4,
+            EmbeddingDtype::Int8,
+            Dtype::F32,
+            true,
+            Dtype::F16,
+        ),
+        (
+            "d4-int8-table",
+            "d=4 int8 per-table (F32 scales), F32 MLP",
+            4,
+            EmbeddingDtype::Int8,
+            Dtype::F32,
+            false,
+            Dtype::F32,
+        ),
+        (
+            "d8-f16",
+            "d=8 f16, F16 MLP",
+            8,
+            EmbeddingDtype::F16,
+            Dtype::F16,
+            true,
+            Dtype::F16,
+        ),
+        (
+            "d16-f32",
+            "d=16 f32, F32 MLP",
+            16,
+            EmbeddingDtype::F32,
+            Dtype::F32,
+            true,
+            Dtype::F16,
+        ),
     ];
     specs
         .iter()
@@ -211,7 +277,17 @@ pub fn check_models() -> Vec<NamedModel> {
         .map(|(i, &(name, what, dim, emb, mlp, per_row, scale))| {
             let make = |cap: u32| {
                 let rows: Vec<u32> = CRITEO_CARDINALITIES.iter().map(|&n| n.min(cap)).collect();
-                random_model(&rows, dim, &[64, 32], &[64, 32], emb, mlp, per_row, scale, 1 + i as u64)
+                random_model(
+                    &rows,
+                    dim,
+                    &[64, 32],
+                    &[64, 32],
+                    emb,
+                    mlp,
+                    per_row,
+                    scale,
+                    1 + i as u64,
+                )
             };
             let (cap, bytes) = (0..=14)
                 .rev()
@@ -231,17 +307,40 @@ pub fn check_models() -> Vec<NamedModel> {
 /// random weights: plain d=16 f32 with 2^11 rows per table, and MLET-shaped d=4 int8 per-row
 /// (F16 scale and offset) with 2^14 rows per table.
 pub fn criteo_models() -> Vec<NamedModel> {
-    let plain = random_model(&[1 << 11; 26], 16, &[512, 256, 64], &[512, 256], EmbeddingDtype::F32, Dtype::F32, true, Dtype::F16, 11);
-    let mlet = random_model(&[1 << 14; 26], 4, &[512, 256, 64], &[512, 256], EmbeddingDtype::Int8, Dtype::F32, true, Dtype::F16, 12);
+    let plain = random_model(
+        &[1 << 11; 26],
+        16,
+        &[512, 256, 64],
+        &[512, 256],
+        EmbeddingDtype::F32,
+        Dtype::F32,
+        true,
+        Dtype::F16,
+        11,
+    );
+    let mlet = random_model(
+        &[1 << 14; 26],
+        4,
+        &[512, 256, 64],
+        &[512, 256],
+        EmbeddingDtype::Int8,
+        Dtype::F32,
+        true,
+        Dtype::F16,
+        12,
+    );
     vec![
         NamedModel {
             name: "criteo-d16-f32-2p11".into(),
-            description: "paper Criteo config, plain d=16 f32, 2^11 rows/table, random weights".into(),
+            description: "paper Criteo config, plain d=16 f32, 2^11 rows/table, random weights"
+                .into(),
             bytes: plain,
         },
         NamedModel {
             name: "criteo-d4-int8row-2p14".into(),
-            description: "paper Criteo config, MLET-shaped d=4 int8 per-row, 2^14 rows/table, random weights".into(),
+            description:
+                "paper Criteo config, MLET-shaped d=4 int8 per-row, 2^14 rows/table, random weights"
+                    .into(),
             bytes: mlet,
         },
     ]
@@ -271,7 +370,10 @@ pub fn split_bytes(model: &[u8]) -> Result<(usize, usize)> {
 pub fn corrupt(model: &[u8], how: &str) -> Vec<u8> {
     let mut bad = model.to_vec();
     let find = |needle: &[u8]| {
-        model.windows(needle.len()).position(|w| w == needle).expect("the header has it")
+        model
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .expect("the header has it")
     };
     match how {
         "length" => bad[0] ^= 0xff,
@@ -293,7 +395,10 @@ pub fn corruptions() -> [&'static str; 4] {
 }
 
 /// Every row's probability as f32 bits, scored by `mlet-runtime` on the host.
-pub fn host_scores(model: &[u8], rows: &Rows) -> std::result::Result<Vec<u32>, mlet_runtime::Error> {
+pub fn host_scores(
+    model: &[u8],
+    rows: &Rows,
+) -> std::result::Result<Vec<u32>, mlet_runtime::Error> {
     let model = mlet_runtime::Model::parse(model)?;
     let mut scratch = vec![0.0f32; model.scratch_len()];
     (0..rows.len())
@@ -319,7 +424,10 @@ pub struct Comparison {
 
 /// Compares score bits row by row (a length difference counts as mismatches).
 pub fn compare(host: &[u32], device: &[u32]) -> Comparison {
-    let mut c = Comparison { rows: host.len().max(device.len()), ..Comparison::default() };
+    let mut c = Comparison {
+        rows: host.len().max(device.len()),
+        ..Comparison::default()
+    };
     c.mismatches = c.rows - host.len().min(device.len());
     for (&h, &d) in host.iter().zip(device) {
         if h != d {
@@ -383,12 +491,21 @@ impl Target {
 
 /// The firmware crate's folder (this crate lives in its `check/` folder).
 pub fn firmware_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("check/ is inside firmware/").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("check/ is inside firmware/")
+        .to_path_buf()
 }
 
 /// Builds the firmware in release mode for `target` with `model` and `inputs` embedded, and
 /// copies the ELF to `out`. `harness_only` builds it without the runtime.
-pub fn build_firmware(target: Target, model: &Path, inputs: &Path, harness_only: bool, out: &Path) -> Result<()> {
+pub fn build_firmware(
+    target: Target,
+    model: &Path,
+    inputs: &Path,
+    harness_only: bool,
+    out: &Path,
+) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(firmware_dir())
@@ -408,7 +525,11 @@ pub fn build_firmware(target: Target, model: &Path, inputs: &Path, harness_only:
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    let elf = firmware_dir().join("target").join(target.triple()).join("release").join("mlet-firmware");
+    let elf = firmware_dir()
+        .join("target")
+        .join(target.triple())
+        .join("release")
+        .join("mlet-firmware");
     fs::copy(&elf, out).map_err(|e| fail!("cannot copy {}: {e}", elf.display()))?;
     Ok(())
 }
@@ -462,7 +583,9 @@ impl Run {
                     }
                 }
                 (Some("ok"), _, _) => self.ok = true,
-                (Some("error"), _, _) => self.error = Some(line["error".len()..].trim().to_string()),
+                (Some("error"), _, _) => {
+                    self.error = Some(line["error".len()..].trim().to_string())
+                }
                 _ => {}
             }
         }
@@ -479,7 +602,17 @@ pub fn run_qemu(target: Target, elf: &Path, timeout: Duration) -> Result<Run> {
     let (machine, cpu) = target.qemu();
     let start = Instant::now();
     let mut child = Command::new("qemu-system-arm")
-        .args(["-machine", machine, "-cpu", cpu, "-nographic", "-monitor", "none", "-serial", "none"])
+        .args([
+            "-machine",
+            machine,
+            "-cpu",
+            cpu,
+            "-nographic",
+            "-monitor",
+            "none",
+            "-serial",
+            "none",
+        ])
         .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
         .arg(elf)
         .stdin(Stdio::null())
@@ -502,7 +635,10 @@ pub fn run_qemu(target: Target, elf: &Path, timeout: Duration) -> Result<Run> {
     });
     let mut run = Run::default();
     loop {
-        if let Some(status) = child.try_wait().map_err(|e| fail!("waiting for qemu: {e}"))? {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| fail!("waiting for qemu: {e}"))?
+        {
             run.exit_code = status.code();
             break;
         }
@@ -559,8 +695,15 @@ impl Sizes {
 }
 
 /// Start-up symbols of cortex-m-rt, subtracted from the firmware's code.
-const STARTUP_SYMBOLS: [&str; 7] =
-    ["Reset", "DefaultPreInit", "__pre_init", "DefaultHandler_", "DefaultHandler", "HardFaultTrampoline", "HardFault_"];
+const STARTUP_SYMBOLS: [&str; 7] = [
+    "Reset",
+    "DefaultPreInit",
+    "__pre_init",
+    "DefaultHandler_",
+    "DefaultHandler",
+    "HardFaultTrampoline",
+    "HardFault_",
+];
 
 /// Reads section sizes (`arm-none-eabi-size -A`) and symbol sizes (`arm-none-eabi-nm -S`).
 pub fn sizes(elf: &Path) -> Result<Sizes> {
@@ -569,16 +712,22 @@ pub fn sizes(elf: &Path) -> Result<Sizes> {
             .args(args)
             .arg(elf)
             .output()
-            .map_err(|e| fail!("cannot run {name} (apt-get install binutils-arm-none-eabi): {e}"))?;
+            .map_err(|e| {
+                fail!("cannot run {name} (apt-get install binutils-arm-none-eabi): {e}")
+            })?;
         if !out.status.success() {
-            return Err(fail!("{name} failed: {}", String::from_utf8_lossy(&out.stderr)));
+            return Err(fail!(
+                "{name} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
     let mut s = Sizes::default();
     for line in tool("arm-none-eabi-size", &["-A", "-d"])?.lines() {
         let mut w = line.split_whitespace();
-        let (Some(name), Some(size)) = (w.next(), w.next().and_then(|v| v.parse::<usize>().ok())) else {
+        let (Some(name), Some(size)) = (w.next(), w.next().and_then(|v| v.parse::<usize>().ok()))
+        else {
             continue;
         };
         match name {
@@ -601,7 +750,9 @@ impl Sizes {
         for line in nm.lines() {
             let w: Vec<&str> = line.split_whitespace().collect();
             let [_, size, _, name] = w[..] else { continue };
-            let Ok(size) = usize::from_str_radix(size, 16) else { continue };
+            let Ok(size) = usize::from_str_radix(size, 16) else {
+                continue;
+            };
             if STARTUP_SYMBOLS.contains(&name) {
                 self.startup += size;
             } else if name.contains("INPUTS") {
@@ -628,7 +779,10 @@ mod tests {
         assert_eq!(bytes.len(), 20 + 4 * 39);
         assert_eq!(Rows::from_bytes(&bytes).unwrap(), rows);
         assert!(Rows::from_criteo_tsv(TSV, 2).is_err(), "too few rows");
-        assert!(Rows::from_criteo_tsv("0\t1\n", 1).is_err(), "too few fields");
+        assert!(
+            Rows::from_criteo_tsv("0\t1\n", 1).is_err(),
+            "too few fields"
+        );
         assert!(Rows::from_bytes(&bytes[..bytes.len() - 1]).is_err());
     }
 
@@ -637,8 +791,17 @@ mod tests {
         let models = check_models();
         assert_eq!(models.len(), 4);
         for m in &models {
-            assert!(m.bytes.len() <= CHECK_MODEL_MAX_BYTES, "{}: {}", m.name, m.bytes.len());
-            assert!(m.bytes.len() > CHECK_MODEL_MAX_BYTES / 2, "{}: rows cap too small", m.name);
+            assert!(
+                m.bytes.len() <= CHECK_MODEL_MAX_BYTES,
+                "{}: {}",
+                m.name,
+                m.bytes.len()
+            );
+            assert!(
+                m.bytes.len() > CHECK_MODEL_MAX_BYTES / 2,
+                "{}: rows cap too small",
+                m.name
+            );
             let model = mlet_runtime::Model::parse(&m.bytes).unwrap();
             assert_eq!(model.config().num_tables(), 26);
         }
@@ -656,15 +819,24 @@ mod tests {
 
     #[test]
     fn output_is_parsed() {
-        let mut run = Run { exit_code: Some(0), ..Run::default() };
+        let mut run = Run {
+            exit_code: Some(0),
+            ..Run::default()
+        };
         run.parse_output("model 0x00001230 100\nstack parse 1200 score 300\nscore 0 3f000000\nscore 1 00000001\nok 2\n");
         assert_eq!(run.model_addr, Some(0x1230));
         assert_eq!((run.parse_stack, run.score_stack), (Some(1200), Some(300)));
         assert_eq!(run.scores, vec![0x3f00_0000, 1]);
         assert!(run.succeeded());
-        let mut bad = Run { exit_code: Some(1), ..Run::default() };
+        let mut bad = Run {
+            exit_code: Some(1),
+            ..Run::default()
+        };
         bad.parse_output("model 0x00001230 100\nstack parse 10 score 10\nerror header length is not a multiple of 8\n");
-        assert_eq!(bad.error.as_deref(), Some("header length is not a multiple of 8"));
+        assert_eq!(
+            bad.error.as_deref(),
+            Some("header length is not a multiple of 8")
+        );
         assert!(!bad.succeeded());
     }
 

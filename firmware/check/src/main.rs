@@ -58,7 +58,8 @@ fn parse_options(args: &[String]) -> Result<Options> {
             "--work" => o.work = value.into(),
             "--out" => o.out = Some(value.into()),
             "--timeout" => {
-                o.timeout = Duration::from_secs(value.parse().map_err(|_| fail!("--timeout: seconds"))?)
+                o.timeout =
+                    Duration::from_secs(value.parse().map_err(|_| fail!("--timeout: seconds"))?)
             }
             _ => return Err(fail!("unknown option {flag}")),
         }
@@ -109,8 +110,14 @@ fn models(o: &Options, footprint: bool) -> Result<Vec<NamedModel>> {
             .iter()
             .map(|p| {
                 let bytes = fs::read(p).map_err(|e| fail!("{}: {e}", p.display()))?;
-                let name = p.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
-                Ok(NamedModel { name, description: p.display().to_string(), bytes })
+                let name = p
+                    .file_stem()
+                    .map_or("model".into(), |s| s.to_string_lossy().into_owned());
+                Ok(NamedModel {
+                    name,
+                    description: p.display().to_string(),
+                    bytes,
+                })
             })
             .collect::<Result<_>>()?
     };
@@ -121,7 +128,10 @@ fn models(o: &Options, footprint: bool) -> Result<Vec<NamedModel>> {
 }
 
 fn write_models(o: Options) -> Result<()> {
-    let out = o.out.clone().ok_or_else(|| fail!("models needs --out DIR"))?;
+    let out = o
+        .out
+        .clone()
+        .ok_or_else(|| fail!("models needs --out DIR"))?;
     let mut list = check_models();
     if o.criteo {
         list.extend(criteo_models());
@@ -129,15 +139,28 @@ fn write_models(o: Options) -> Result<()> {
     for m in list {
         let path = out.join(format!("{}.mlet", m.name));
         write(&path, &m.bytes)?;
-        println!("{} {} bytes: {}", path.display(), m.bytes.len(), m.description);
+        println!(
+            "{} {} bytes: {}",
+            path.display(),
+            m.bytes.len(),
+            m.description
+        );
     }
     Ok(())
 }
 
 fn write_inputs(o: Options) -> Result<()> {
-    let out = o.out.clone().ok_or_else(|| fail!("inputs needs --out FILE"))?;
+    let out = o
+        .out
+        .clone()
+        .ok_or_else(|| fail!("inputs needs --out FILE"))?;
     write(&out, &read_rows(&o)?.to_bytes())?;
-    println!("{}: {} rows from {}", out.display(), o.rows, o.tsv.display());
+    println!(
+        "{}: {} rows from {}",
+        out.display(),
+        o.rows,
+        o.tsv.display()
+    );
     Ok(())
 }
 
@@ -152,7 +175,11 @@ impl Bench {
     fn new(o: &Options, rows: &Rows) -> Result<Bench> {
         let inputs = o.work.join("inputs.bin");
         write(&inputs, &rows.to_bytes())?;
-        Ok(Bench { work: o.work.clone(), inputs, timeout: o.timeout })
+        Ok(Bench {
+            work: o.work.clone(),
+            inputs,
+            timeout: o.timeout,
+        })
     }
 
     fn model_file(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
@@ -161,9 +188,18 @@ impl Bench {
         Ok(path)
     }
 
-    fn build(&self, target: Target, name: &str, model: &Path, harness_only: bool) -> Result<(PathBuf, f64)> {
+    fn build(
+        &self,
+        target: Target,
+        name: &str,
+        model: &Path,
+        harness_only: bool,
+    ) -> Result<(PathBuf, f64)> {
         let suffix = if harness_only { "-harness" } else { "" };
-        let elf = self.work.join("elf").join(format!("{name}-{}{suffix}.elf", target.name()));
+        let elf = self
+            .work
+            .join("elf")
+            .join(format!("{name}-{}{suffix}.elf", target.name()));
         fs::create_dir_all(elf.parent().unwrap()).map_err(|e| fail!("{e}"))?;
         let start = Instant::now();
         build_firmware(target, model, &self.inputs, harness_only, &elf)?;
@@ -175,14 +211,24 @@ fn check(o: Options) -> Result<()> {
     let start = Instant::now();
     let rows = read_rows(&o)?;
     let bench = Bench::new(&o, &rows)?;
-    let targets = if o.targets.is_empty() { Target::ALL.to_vec() } else { o.targets.clone() };
+    let targets = if o.targets.is_empty() {
+        Target::ALL.to_vec()
+    } else {
+        o.targets.clone()
+    };
     let list = models(&o, false)?;
     let mut failures = Vec::new();
-    println!("{} rows of {}; targets {:?}", rows.len(), o.tsv.display(), targets);
+    println!(
+        "{} rows of {}; targets {:?}",
+        rows.len(),
+        o.tsv.display(),
+        targets
+    );
     println!("| model | bytes | target | rows | bit-identical | max ulps | build s | qemu s |");
     println!("|---|---:|---|---:|---|---:|---:|---:|");
     for m in &list {
-        let host = host_scores(&m.bytes, &rows).map_err(|e| fail!("{}: the host cannot score it: {e}", m.name))?;
+        let host = host_scores(&m.bytes, &rows)
+            .map_err(|e| fail!("{}: the host cannot score it: {e}", m.name))?;
         let path = bench.model_file(&m.name, &m.bytes)?;
         for &target in &targets {
             let (elf, build_s) = bench.build(target, &m.name, &path, false)?;
@@ -192,8 +238,14 @@ fn check(o: Options) -> Result<()> {
             let same = run.succeeded() && c.mismatches == 0 && aligned;
             println!(
                 "| {} | {} | {} | {} | {} | {} | {:.1} | {:.1} |",
-                m.name, m.bytes.len(), target.name(), run.scores.len(),
-                if same { "yes" } else { "NO" }, c.max_ulps, build_s, run.seconds
+                m.name,
+                m.bytes.len(),
+                target.name(),
+                run.scores.len(),
+                if same { "yes" } else { "NO" },
+                c.max_ulps,
+                build_s,
+                run.seconds
             );
             if !same {
                 failures.push(format!(
@@ -206,7 +258,10 @@ fn check(o: Options) -> Result<()> {
     }
     // A corrupt model in flash must end in an `error` exit, never a fault, a panic or a hang.
     let victim = &list[0];
-    println!("\n| corrupt header ({}) | target | exit | firmware says | qemu s |", victim.name);
+    println!(
+        "\n| corrupt header ({}) | target | exit | firmware says | qemu s |",
+        victim.name
+    );
     println!("|---|---|---:|---|---:|");
     for how in corruptions() {
         let name = format!("corrupt-{how}");
@@ -221,10 +276,17 @@ fn check(o: Options) -> Result<()> {
                 && !run.output.contains("panicked");
             println!(
                 "| {how} | {} | {:?} | {} | {:.1} |",
-                target.name(), run.exit_code, run.error.as_deref().unwrap_or("-"), run.seconds
+                target.name(),
+                run.exit_code,
+                run.error.as_deref().unwrap_or("-"),
+                run.seconds
             );
             if !clean_error {
-                failures.push(format!("corrupt model ({how}) on {}: no clean error exit\n{}", target.name(), tail(&run.output)));
+                failures.push(format!(
+                    "corrupt model ({how}) on {}: no clean error exit\n{}",
+                    target.name(),
+                    tail(&run.output)
+                ));
             }
         }
     }
@@ -246,7 +308,11 @@ fn footprint(o: Options) -> Result<()> {
     let start = Instant::now();
     let rows = read_rows(&o)?;
     let bench = Bench::new(&o, &rows)?;
-    let targets = if o.targets.is_empty() { vec![Target::M4] } else { o.targets.clone() };
+    let targets = if o.targets.is_empty() {
+        vec![Target::M4]
+    } else {
+        o.targets.clone()
+    };
     let list = models(&o, true)?;
     let mut lines = Vec::new();
     for &target in &targets {
@@ -257,12 +323,20 @@ fn footprint(o: Options) -> Result<()> {
             let (full, base) = (sizes(&elf)?, sizes(&harness)?);
             let run = run_qemu(target, &elf, bench.timeout)?;
             if !run.succeeded() {
-                return Err(fail!("{} on {} did not score:\n{}", m.name, target.name(), tail(&run.output)));
+                return Err(fail!(
+                    "{} on {} did not score:\n{}",
+                    m.name,
+                    target.name(),
+                    tail(&run.output)
+                ));
             }
             let host = host_scores(&m.bytes, &rows).map_err(|e| fail!("{e}"))?;
             let identical = compare(&host, &run.scores).mismatches == 0;
-            let scratch = 4 * mlet_runtime::Model::parse(&m.bytes).map_err(|e| fail!("{e}"))?.scratch_len();
-            let (parse_stack, score_stack) = (run.parse_stack.unwrap_or(0), run.score_stack.unwrap_or(0));
+            let scratch = 4 * mlet_runtime::Model::parse(&m.bytes)
+                .map_err(|e| fail!("{e}"))?
+                .scratch_len();
+            let (parse_stack, score_stack) =
+                (run.parse_stack.unwrap_or(0), run.score_stack.unwrap_or(0));
             let (tables, mlp) = split_bytes(&m.bytes)?;
             let place = match run.model_addr {
                 Some(a) if a >= 0x2100_0000 => "PSRAM",
@@ -270,14 +344,28 @@ fn footprint(o: Options) -> Result<()> {
             };
             lines.push(format!(
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                m.name, target.name(), full.code() - base.code(), full.code(), full.vectors + full.startup,
-                m.bytes.len(), tables, mlp, place, full.static_ram(), scratch, parse_stack, score_stack,
+                m.name,
+                target.name(),
+                full.code() - base.code(),
+                full.code(),
+                full.vectors + full.startup,
+                m.bytes.len(),
+                tables,
+                mlp,
+                place,
+                full.static_ram(),
+                scratch,
+                parse_stack,
+                score_stack,
                 parse_stack.max(score_stack) + scratch,
                 if identical { "yes" } else { "NO" }
             ));
         }
     }
-    println!("Footprint ({} Criteo rows scored on QEMU; sizes in bytes; random weights)\n", rows.len());
+    println!(
+        "Footprint ({} Criteo rows scored on QEMU; sizes in bytes; random weights)\n",
+        rows.len()
+    );
     println!("| model | target | runtime code | firmware code | vectors + start-up | model | tables | MLPs | model in | static RAM | scratch | peak stack, parse | peak stack, score | max stack + scratch | bit-identical |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|");
     for l in lines {
