@@ -118,9 +118,10 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads an object, calling `entry` with each key; `entry` must consume the value.
+    /// `entry` is a trait object so that the scanner is compiled once, not per caller.
     pub(crate) fn object(
         &mut self,
-        mut entry: impl FnMut(&mut Self, RawStr<'a>) -> Result<(), Error>,
+        entry: &mut dyn FnMut(&mut Self, RawStr<'a>) -> Result<(), Error>,
     ) -> Result<(), Error> {
         self.expect(b'{')?;
         if self.peek() == Some(b'}') {

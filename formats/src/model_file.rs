@@ -94,15 +94,17 @@ pub struct LayerTensors<'a> {
     pub bias: Tensor<'a>,
 }
 
+/// Slots for every tensor a model can have: 3 per table, then 2 per bottom and top layer.
+const SLOTS: usize = 3 * MAX_TABLES + 4 * MAX_LAYERS;
+
 /// A validated v1 model file, borrowing the bytes it was parsed from.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelFile<'a> {
     header: &'a str,
-    data_len: usize,
+    data: &'a [u8],
     config: Config,
-    tables: [TableTensors<'a>; MAX_TABLES],
-    bottom: [LayerTensors<'a>; MAX_LAYERS],
-    top: [LayerTensors<'a>; MAX_LAYERS],
+    /// Tensors by [`slot`] index; `None` where the model has no such tensor.
+    slots: [Option<Tensor<'a>>; SLOTS],
 }
 
 impl<'a> ModelFile<'a> {
@@ -127,18 +129,22 @@ impl<'a> ModelFile<'a> {
             .map_err(|e| Error::at(Rule::InvalidUtf8, e.valid_up_to()))?;
         let data = &bytes[header_end..];
 
-        let config = read_config(header)?;
-        let mut slots = Slots::new(&config);
-        let mut cursor = Cursor::new(header);
-        cursor.object(|c, key| {
+        let mut file = ModelFile {
+            header,
+            data,
+            config: read_config(header)?,
+            slots: [None; SLOTS],
+        };
+        Cursor::new(header).object(&mut |c, key| {
             if key == METADATA {
                 return skip_metadata(c);
             }
-            let name = Name::new(key);
             let info = tensor_info(c)?;
-            slots.place(key, name, info, data)
+            file.place(key, info)
         })?;
-        slots.finish(header, data)
+        file.check_complete()?;
+        file.check_tiling()?;
+        Ok(file)
     }
 
     /// The model configuration.
@@ -146,19 +152,39 @@ impl<'a> ModelFile<'a> {
         &self.config
     }
 
+    fn tensor(&self, id: TensorId) -> Option<Tensor<'a>> {
+        self.slots.get(slot(id)).copied().flatten()
+    }
+
     /// The tensors of table `t` (`t < num_tables`).
-    pub fn table(&self, t: usize) -> &TableTensors<'a> {
-        &self.tables[t]
+    pub fn table(&self, t: usize) -> TableTensors<'a> {
+        TableTensors {
+            weight: self
+                .tensor(TensorId::Emb(t, Part::Weight))
+                .unwrap_or(Tensor::EMPTY),
+            scale: self.tensor(TensorId::Emb(t, Part::Scale)),
+            offset: self.tensor(TensorId::Emb(t, Part::Offset)),
+        }
     }
 
     /// The tensors of bottom MLP layer `l`.
-    pub fn bottom_layer(&self, l: usize) -> &LayerTensors<'a> {
-        &self.bottom[l]
+    pub fn bottom_layer(&self, l: usize) -> LayerTensors<'a> {
+        self.layer(
+            TensorId::Bottom(l, Part::Weight),
+            TensorId::Bottom(l, Part::Bias),
+        )
     }
 
     /// The tensors of top MLP layer `l`.
-    pub fn top_layer(&self, l: usize) -> &LayerTensors<'a> {
-        &self.top[l]
+    pub fn top_layer(&self, l: usize) -> LayerTensors<'a> {
+        self.layer(TensorId::Top(l, Part::Weight), TensorId::Top(l, Part::Bias))
+    }
+
+    fn layer(&self, weight: TensorId, bias: TensorId) -> LayerTensors<'a> {
+        LayerTensors {
+            weight: self.tensor(weight).unwrap_or(Tensor::EMPTY),
+            bias: self.tensor(bias).unwrap_or(Tensor::EMPTY),
+        }
     }
 
     /// Bytes of the JSON header, padding included.
@@ -168,7 +194,7 @@ impl<'a> ModelFile<'a> {
 
     /// Bytes of the data section.
     pub fn data_len(&self) -> usize {
-        self.data_len
+        self.data.len()
     }
 
     /// The raw value of a `__metadata__` key, the free information keys included.
@@ -186,9 +212,9 @@ impl<'a> ModelFile<'a> {
     pub fn each_metadata(&self, mut f: impl FnMut(&'a str, &'a str)) {
         let mut cursor = Cursor::new(self.header);
         // The header was validated by `parse`, so this walk cannot fail.
-        let _ = cursor.object(|c, key| {
+        let _ = cursor.object(&mut |c, key| {
             if key == METADATA {
-                c.object(|c, k| {
+                c.object(&mut |c, k| {
                     f(k, c.string()?);
                     Ok(())
                 })
@@ -221,7 +247,7 @@ fn read_config(header: &str) -> Result<Config, Error> {
     let mut values: [Option<&str>; KEYS.len()] = [None; KEYS.len()];
     let mut seen_metadata = false;
     let mut cursor = Cursor::new(header);
-    cursor.object(|c, key| {
+    cursor.object(&mut |c, key| {
         if key != METADATA {
             return tensor_info(c).map(|_| ());
         }
@@ -229,7 +255,7 @@ fn read_config(header: &str) -> Result<Config, Error> {
             return Err(Error::at(Rule::InvalidJson, c.pos()));
         }
         seen_metadata = true;
-        c.object(|c, k| {
+        c.object(&mut |c, k| {
             if !c.at_string() {
                 return Err(Error::metadata(Rule::MetadataNotString, k));
             }
@@ -357,7 +383,7 @@ fn parse_list<'o>(
 }
 
 fn skip_metadata(c: &mut Cursor<'_>) -> Result<(), Error> {
-    c.object(|c, _| c.string().map(|_| ()))
+    c.object(&mut |c, _| c.string().map(|_| ()))
 }
 
 /// A tensor's entry in the header, as written.
@@ -374,7 +400,7 @@ fn tensor_info<'a>(c: &mut Cursor<'a>) -> Result<TensorInfo<'a>, Error> {
     let start = c.pos();
     let fields = Error::at(Rule::TensorInfoFields, start);
     let (mut dtype, mut shape, mut offsets) = (None, None, None);
-    c.object(|c, key| {
+    c.object(&mut |c, key| {
         match key {
             "dtype" if dtype.is_none() => dtype = Some(c.string()?),
             "shape" if shape.is_none() => {
@@ -446,97 +472,100 @@ fn parse_name(name: &str) -> Option<TensorId> {
     }
 }
 
-/// The tensors found so far, against the configuration's expectations.
-struct Slots<'a> {
-    config: Config,
-    tables: [[Option<Tensor<'a>>; 3]; MAX_TABLES],
-    bottom: [[Option<Tensor<'a>>; 2]; MAX_LAYERS],
-    top: [[Option<Tensor<'a>>; 2]; MAX_LAYERS],
+/// Where a tensor lives in [`ModelFile::slots`].
+fn slot(id: TensorId) -> usize {
+    let part = |p: Part| match p {
+        Part::Weight => 0,
+        Part::Scale | Part::Bias => 1,
+        Part::Offset => 2,
+    };
+    match id {
+        TensorId::Emb(t, p) => 3 * t + part(p),
+        TensorId::Bottom(l, p) => 3 * MAX_TABLES + 2 * l + part(p),
+        TensorId::Top(l, p) => 3 * MAX_TABLES + 2 * MAX_LAYERS + 2 * l + part(p),
+    }
 }
 
-impl<'a> Slots<'a> {
-    fn new(config: &Config) -> Self {
-        Slots {
-            config: *config,
-            tables: [[None; 3]; MAX_TABLES],
-            bottom: [[None; 2]; MAX_LAYERS],
-            top: [[None; 2]; MAX_LAYERS],
+/// The tensor that lives in slot `i`.
+fn slot_id(i: usize) -> TensorId {
+    let layer_part = |j: usize| {
+        if j.is_multiple_of(2) {
+            Part::Weight
+        } else {
+            Part::Bias
         }
+    };
+    if i < 3 * MAX_TABLES {
+        TensorId::Emb(i / 3, [Part::Weight, Part::Scale, Part::Offset][i % 3])
+    } else if i < 3 * MAX_TABLES + 2 * MAX_LAYERS {
+        let j = i - 3 * MAX_TABLES;
+        TensorId::Bottom(j / 2, layer_part(j))
+    } else {
+        let j = i - 3 * MAX_TABLES - 2 * MAX_LAYERS;
+        TensorId::Top(j / 2, layer_part(j))
     }
+}
 
-    /// Checks one tensor against the rules and stores it.
-    fn place(
-        &mut self,
-        key: &str,
-        name: Name,
-        info: TensorInfo<'_>,
-        data: &'a [u8],
-    ) -> Result<(), Error> {
-        let err = |rule| Error::tensor(rule, name);
-        let id = parse_name(key).ok_or(err(Rule::UnexpectedTensor))?;
-        let dtype = Dtype::parse(info.dtype).ok_or(err(Rule::UnknownDtype))?;
+impl<'a> ModelFile<'a> {
+    /// The dtype test and shape a tensor must have, or `None` if the model has no such tensor.
+    fn expectation(&self, id: TensorId, dtype: Dtype) -> Option<(bool, [u64; 2], usize)> {
         let config = &self.config;
-        let (dim, tables) = (config.dim() as u64, config.num_tables());
-        let float = |d: Dtype| d == Dtype::F32 || d == Dtype::F16;
-        let shape = &info.shape[..info.rank];
-        let (slot, dtype_ok, shape_ok) = match id {
-            TensorId::Emb(t, part) if t < tables => {
+        let float = dtype == Dtype::F32 || dtype == Dtype::F16;
+        let layer = |widths: &crate::Widths, l: usize, part: Part| {
+            if l >= widths.layers() {
+                return None;
+            }
+            let (input, output) = widths.layer(l);
+            match part {
+                Part::Weight => Some((float, [output as u64, input as u64], 2)),
+                _ => Some((float, [output as u64, 0], 1)),
+            }
+        };
+        match id {
+            TensorId::Emb(t, part) if t < config.num_tables() => {
                 let rows = u64::from(config.table_rows()[t]);
-                let int8 = config.embedding_dtype() == EmbeddingDtype::Int8;
-                match part {
-                    Part::Weight => {
-                        let want = match config.embedding_dtype() {
+                let emb = config.embedding_dtype();
+                match (part, emb) {
+                    (Part::Weight, _) => {
+                        let want = match emb {
                             EmbeddingDtype::F32 => Dtype::F32,
                             EmbeddingDtype::F16 => Dtype::F16,
                             EmbeddingDtype::Int8 => Dtype::U8,
                         };
-                        (&mut self.tables[t][0], dtype == want, shape == [rows, dim])
+                        Some((dtype == want, [rows, config.dim() as u64], 2))
                     }
-                    Part::Scale | Part::Offset if int8 => {
-                        let i = if matches!(part, Part::Scale) { 1 } else { 2 };
-                        (
-                            &mut self.tables[t][i],
-                            float(dtype),
-                            shape == [rows] || shape == [1],
-                        )
+                    (Part::Scale | Part::Offset, EmbeddingDtype::Int8) => {
+                        Some((float, [rows, 0], 1))
                     }
-                    _ => return Err(err(Rule::UnexpectedTensor)),
+                    _ => None,
                 }
             }
-            TensorId::Bottom(l, part) if l < config.bottom().layers() => {
-                let (input, output) = config.bottom().layer(l);
-                layer_slot(
-                    &mut self.bottom[l],
-                    part,
-                    shape,
-                    input as u64,
-                    output as u64,
-                    float(dtype),
-                )
-            }
-            TensorId::Top(l, part) if l < config.top().layers() => {
-                let (input, output) = config.top().layer(l);
-                layer_slot(
-                    &mut self.top[l],
-                    part,
-                    shape,
-                    input as u64,
-                    output as u64,
-                    float(dtype),
-                )
-            }
-            _ => return Err(err(Rule::UnexpectedTensor)),
-        };
-        if slot.is_some() {
+            TensorId::Bottom(l, part) => layer(config.bottom(), l, part),
+            TensorId::Top(l, part) => layer(config.top(), l, part),
+            _ => None,
+        }
+    }
+
+    /// Checks one tensor against the rules and stores it.
+    fn place(&mut self, key: &str, info: TensorInfo<'_>) -> Result<(), Error> {
+        let err = |rule| Error::tensor(rule, Name::new(key));
+        let id = parse_name(key).ok_or_else(|| err(Rule::UnexpectedTensor))?;
+        let dtype = Dtype::parse(info.dtype).ok_or_else(|| err(Rule::UnknownDtype))?;
+        let (dtype_ok, want, rank) = self
+            .expectation(id, dtype)
+            .ok_or_else(|| err(Rule::UnexpectedTensor))?;
+        if self.tensor(id).is_some() {
             return Err(err(Rule::DuplicateTensor));
         }
         if !dtype_ok {
             return Err(err(Rule::WrongDtype));
         }
-        if !shape_ok {
+        let shape = &info.shape[..info.rank];
+        let per_table = matches!(id, TensorId::Emb(_, Part::Scale | Part::Offset)) && shape == [1];
+        if shape != &want[..rank] && !per_table {
             return Err(err(Rule::WrongShape));
         }
-        if info.begin > info.end || info.end > data.len() as u64 {
+        if info.begin > info.end || info.end > self.data.len() as u64 {
             return Err(err(Rule::OffsetsOutOfBounds));
         }
         let elements = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
@@ -547,56 +576,45 @@ impl<'a> Slots<'a> {
         if !info.begin.is_multiple_of(dtype.size() as u64) {
             return Err(err(Rule::Misaligned));
         }
-        *slot = Some(Tensor {
-            dtype,
-            bytes: &data[info.begin as usize..info.end as usize],
-        });
+        let bytes = &self.data[info.begin as usize..info.end as usize];
+        self.slots[slot(id)] = Some(Tensor { dtype, bytes });
         Ok(())
     }
 
-    /// Checks that every tensor is there and that together they tile the data section exactly.
-    fn finish(self, header: &'a str, data: &'a [u8]) -> Result<ModelFile<'a>, Error> {
-        let config = self.config;
-        let missing = |id| Error::tensor(Rule::MissingTensor, id_name(id));
-        let int8 = config.embedding_dtype() == EmbeddingDtype::Int8;
-        let mut tables = [TableTensors {
-            weight: Tensor::EMPTY,
-            scale: None,
-            offset: None,
-        }; MAX_TABLES];
-        for (t, [weight, scale, offset]) in self.tables[..config.num_tables()].iter().enumerate() {
-            tables[t].weight = weight.ok_or_else(|| missing(TensorId::Emb(t, Part::Weight)))?;
-            if int8 {
-                tables[t].scale =
-                    Some(scale.ok_or_else(|| missing(TensorId::Emb(t, Part::Scale)))?);
-                tables[t].offset =
-                    Some(offset.ok_or_else(|| missing(TensorId::Emb(t, Part::Offset)))?);
+    /// Every tensor the configuration implies is present.
+    fn check_complete(&self) -> Result<(), Error> {
+        for i in 0..SLOTS {
+            let id = slot_id(i);
+            if self.slots[i].is_none() && self.expectation(id, Dtype::F32).is_some() {
+                return Err(Error::tensor(Rule::MissingTensor, id_name(id)));
             }
         }
-        let layers =
-            |slots: &[[Option<Tensor<'a>>; 2]], count: usize, id: fn(usize, Part) -> TensorId| {
-                let mut out = [LayerTensors {
-                    weight: Tensor::EMPTY,
-                    bias: Tensor::EMPTY,
-                }; MAX_LAYERS];
-                for (l, [weight, bias]) in slots[..count].iter().enumerate() {
-                    out[l].weight = weight.ok_or_else(|| missing(id(l, Part::Weight)))?;
-                    out[l].bias = bias.ok_or_else(|| missing(id(l, Part::Bias)))?;
-                }
-                Ok::<_, Error>(out)
-            };
-        let bottom = layers(&self.bottom, config.bottom().layers(), TensorId::Bottom)?;
-        let top = layers(&self.top, config.top().layers(), TensorId::Top)?;
-        let file = ModelFile {
-            header,
-            data_len: data.len(),
-            config,
-            tables,
-            bottom,
-            top,
+        Ok(())
+    }
+
+    /// No two tensors overlap and their sizes add up to the data section: no holes.
+    fn check_tiling(&self) -> Result<(), Error> {
+        let base = self.data.as_ptr() as usize;
+        let span = |t: &Tensor<'_>| {
+            let begin = t.bytes.as_ptr() as usize - base;
+            (begin, begin + t.bytes.len())
         };
-        file.check_tiling(data)?;
-        Ok(file)
+        let mut covered = 0usize;
+        for (i, a) in self.slots.iter().enumerate() {
+            let Some(a) = a else { continue };
+            let (begin, end) = span(a);
+            covered += end - begin;
+            for b in self.slots[i + 1..].iter().flatten() {
+                let (b_begin, b_end) = span(b);
+                if begin < b_end && b_begin < end {
+                    return Err(Error::tensor(Rule::Overlap, id_name(slot_id(i))));
+                }
+            }
+        }
+        if covered != self.data.len() {
+            return Err(Error::file(Rule::Hole));
+        }
+        Ok(())
     }
 }
 
@@ -615,98 +633,4 @@ fn id_name(id: TensorId) -> Name {
         TensorId::Top(l, p) => write!(name, "top.{l}.{}", part(p)),
     };
     name
-}
-
-impl<'a> ModelFile<'a> {
-    /// Number of tensor positions that [`ModelFile::tensor_at`] enumerates.
-    fn tensor_positions(&self) -> usize {
-        3 * self.config.num_tables()
-            + 2 * self.config.bottom().layers()
-            + 2 * self.config.top().layers()
-    }
-
-    /// The tensor at position `i` of a fixed enumeration (tables, then bottom, then top layers);
-    /// `None` for the absent scale and offset of non-int8 tables.
-    fn tensor_at(&self, i: usize) -> Option<(TensorId, Tensor<'a>)> {
-        let tables = 3 * self.config.num_tables();
-        let bottom = 2 * self.config.bottom().layers();
-        let part = |j: usize| {
-            if j.is_multiple_of(2) {
-                Part::Weight
-            } else {
-                Part::Bias
-            }
-        };
-        let pick = |layer: &LayerTensors<'a>, j: usize| {
-            if j.is_multiple_of(2) {
-                layer.weight
-            } else {
-                layer.bias
-            }
-        };
-        if i < tables {
-            let table = &self.tables[i / 3];
-            match i % 3 {
-                0 => Some((TensorId::Emb(i / 3, Part::Weight), table.weight)),
-                1 => table.scale.map(|s| (TensorId::Emb(i / 3, Part::Scale), s)),
-                _ => table
-                    .offset
-                    .map(|o| (TensorId::Emb(i / 3, Part::Offset), o)),
-            }
-        } else if i < tables + bottom {
-            let j = i - tables;
-            Some((
-                TensorId::Bottom(j / 2, part(j)),
-                pick(&self.bottom[j / 2], j),
-            ))
-        } else {
-            let j = i - tables - bottom;
-            Some((TensorId::Top(j / 2, part(j)), pick(&self.top[j / 2], j)))
-        }
-    }
-
-    /// No two tensors overlap and their sizes add up to the data section: no holes.
-    fn check_tiling(&self, data: &[u8]) -> Result<(), Error> {
-        let base = data.as_ptr() as usize;
-        let span = |t: &Tensor<'_>| {
-            let begin = t.bytes.as_ptr() as usize - base;
-            (begin, begin + t.bytes.len())
-        };
-        let mut covered = 0usize;
-        let n = self.tensor_positions();
-        for i in 0..n {
-            let Some((id, a)) = self.tensor_at(i) else {
-                continue;
-            };
-            let (begin, end) = span(&a);
-            covered += end - begin;
-            for j in i + 1..n {
-                let Some((_, b)) = self.tensor_at(j) else {
-                    continue;
-                };
-                let (b_begin, b_end) = span(&b);
-                if begin < b_end && b_begin < end {
-                    return Err(Error::tensor(Rule::Overlap, id_name(id)));
-                }
-            }
-        }
-        if covered != data.len() {
-            return Err(Error::file(Rule::Hole));
-        }
-        Ok(())
-    }
-}
-
-fn layer_slot<'s, 'a>(
-    slots: &'s mut [Option<Tensor<'a>>; 2],
-    part: Part,
-    shape: &[u64],
-    input: u64,
-    output: u64,
-    dtype_ok: bool,
-) -> (&'s mut Option<Tensor<'a>>, bool, bool) {
-    match part {
-        Part::Weight => (&mut slots[0], dtype_ok, shape == [output, input]),
-        _ => (&mut slots[1], dtype_ok, shape == [output]),
-    }
 }

@@ -29,7 +29,7 @@ use core::ops::Range;
 
 use mlet_formats::ids::row_of;
 pub use mlet_formats::{Config, Error as FormatError, ModelFile as File};
-use mlet_formats::{DenseTransform, ModelFile, Widths};
+use mlet_formats::{DenseTransform, LayerTensors, ModelFile, Widths};
 
 /// Why a model could not be parsed or an input could not be scored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,15 +209,14 @@ impl<'a> Model<'a> {
                 };
             }
         }
-        let bottom = |l| self.file.bottom_layer(l);
-        let z0 = self.mlp(config.bottom(), bottom, scratch, per, true);
+        let z0 = self.mlp(config.bottom(), ModelFile::bottom_layer, scratch, per, true);
 
         for (example, ids) in scratch.chunks_exact_mut(per).zip(ids.chunks_exact(tables)) {
             example.copy_within(z0.clone(), 0);
             let (z, work) = example.split_at_mut(z_len);
             for (t, (&raw, row_out)) in ids.iter().zip(z[dim..].chunks_exact_mut(dim)).enumerate() {
                 let rows = config.table_rows()[t];
-                kernels::read_row(self.file.table(t), row_of(raw, rows) as usize, row_out);
+                kernels::read_row(&self.file.table(t), row_of(raw, rows) as usize, row_out);
             }
             let top_in = &mut work[..config.top_input_width()];
             top_in[..dim].copy_from_slice(&z[..dim]);
@@ -230,8 +229,7 @@ impl<'a> Model<'a> {
                 }
             }
         }
-        let top = |l| self.file.top_layer(l);
-        let logit = self.mlp(config.top(), top, scratch, per, false);
+        let logit = self.mlp(config.top(), ModelFile::top_layer, scratch, per, false);
         for (example, o) in scratch.chunks_exact(per).zip(out) {
             *o = example[logit.start];
         }
@@ -241,17 +239,14 @@ impl<'a> Model<'a> {
     /// work area (after the embeddings). Returns where the outputs are. Layers alternate: an input
     /// at the front writes its output at the back, and the reverse, so the work area needs only
     /// the largest input-plus-output of any layer.
-    fn mlp<'l>(
+    fn mlp(
         &self,
         widths: &Widths,
-        layer: impl Fn(usize) -> &'l mlet_formats::LayerTensors<'a>,
+        layer: fn(&ModelFile<'a>, usize) -> LayerTensors<'a>,
         scratch: &mut [f32],
         per: usize,
         relu_last: bool,
-    ) -> Range<usize>
-    where
-        'a: 'l,
-    {
+    ) -> Range<usize> {
         let front = (self.config().num_tables() + 1) * self.config().dim();
         let mut at_front = true;
         let mut output = 0..0;
@@ -268,7 +263,14 @@ impl<'a> Model<'a> {
             } else {
                 front..front + n_out
             };
-            kernels::linear(layer(l), scratch, per, input, output.clone(), relu);
+            kernels::linear(
+                &layer(&self.file, l),
+                scratch,
+                per,
+                input,
+                output.clone(),
+                relu,
+            );
             at_front = !at_front;
         }
         output

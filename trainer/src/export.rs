@@ -92,8 +92,8 @@ impl FileSizes {
             })
             .sum();
         let layer_bytes = |l: &mlet_formats::LayerTensors<'_>| l.weight.bytes.len() + l.bias.bytes.len();
-        let mlp = (0..config.bottom().layers()).map(|l| layer_bytes(file.bottom_layer(l))).sum::<usize>()
-            + (0..config.top().layers()).map(|l| layer_bytes(file.top_layer(l))).sum::<usize>();
+        let mlp = (0..config.bottom().layers()).map(|l| layer_bytes(&file.bottom_layer(l))).sum::<usize>()
+            + (0..config.top().layers()).map(|l| layer_bytes(&file.top_layer(l))).sum::<usize>();
         let header = 8 + file.header_len();
         FileSizes { total: header + file.data_len(), tables, mlp, header }
     }
