@@ -103,8 +103,47 @@ pub struct ModelFile<'a> {
     header: &'a str,
     data: &'a [u8],
     config: Config,
-    /// Tensors by [`slot`] index; `None` where the model has no such tensor.
-    slots: [Option<Tensor<'a>>; SLOTS],
+    /// Where each tensor starts in `data`, by [`slot`] index.
+    starts: [usize; SLOTS],
+    /// What each slot holds ([`SlotKind`]); lengths follow from the configuration. Offsets and
+    /// kinds rather than slices keep this view small: on a microcontroller it lives on the stack.
+    kinds: [SlotKind; SLOTS],
+}
+
+/// What a slot of [`ModelFile`] holds, in one byte: absent, or a dtype and whether an int8
+/// scale or offset has one value for the whole table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlotKind {
+    Absent,
+    F32,
+    F16,
+    U8,
+    F32PerTable,
+    F16PerTable,
+}
+
+impl SlotKind {
+    fn new(dtype: Dtype, per_table: bool) -> SlotKind {
+        match (dtype, per_table) {
+            (Dtype::F32, false) => SlotKind::F32,
+            (Dtype::F16, false) => SlotKind::F16,
+            (Dtype::U8, _) => SlotKind::U8,
+            (Dtype::F32, true) => SlotKind::F32PerTable,
+            (Dtype::F16, true) => SlotKind::F16PerTable,
+        }
+    }
+
+    /// The dtype and the per-table flag, or `None` for an absent tensor.
+    fn get(self) -> Option<(Dtype, bool)> {
+        match self {
+            SlotKind::Absent => None,
+            SlotKind::F32 => Some((Dtype::F32, false)),
+            SlotKind::F16 => Some((Dtype::F16, false)),
+            SlotKind::U8 => Some((Dtype::U8, false)),
+            SlotKind::F32PerTable => Some((Dtype::F32, true)),
+            SlotKind::F16PerTable => Some((Dtype::F16, true)),
+        }
+    }
 }
 
 impl<'a> ModelFile<'a> {
@@ -133,7 +172,8 @@ impl<'a> ModelFile<'a> {
             header,
             data,
             config: read_config(header)?,
-            slots: [None; SLOTS],
+            starts: [0; SLOTS],
+            kinds: [SlotKind::Absent; SLOTS],
         };
         Cursor::new(header).object(&mut |c, key| {
             if key == METADATA {
@@ -153,7 +193,17 @@ impl<'a> ModelFile<'a> {
     }
 
     fn tensor(&self, id: TensorId) -> Option<Tensor<'a>> {
-        self.slots.get(slot(id)).copied().flatten()
+        let i = slot(id);
+        let (dtype, per_table) = self.kinds.get(i)?.get()?;
+        let (_, shape, rank) = self.expectation(id, dtype)?;
+        let elements = if per_table {
+            1
+        } else {
+            shape[..rank].iter().product::<u64>() as usize
+        };
+        let start = self.starts[i];
+        let bytes = self.data.get(start..start + elements * dtype.size())?;
+        Some(Tensor { dtype, bytes })
     }
 
     /// The tensors of table `t` (`t < num_tables`).
@@ -472,7 +522,7 @@ fn parse_name(name: &str) -> Option<TensorId> {
     }
 }
 
-/// Where a tensor lives in [`ModelFile::slots`].
+/// Where a tensor lives in [`ModelFile::starts`] and [`ModelFile::kinds`].
 fn slot(id: TensorId) -> usize {
     let part = |p: Part| match p {
         Part::Weight => 0,
@@ -576,8 +626,9 @@ impl<'a> ModelFile<'a> {
         if !info.begin.is_multiple_of(dtype.size() as u64) {
             return Err(err(Rule::Misaligned));
         }
-        let bytes = &self.data[info.begin as usize..info.end as usize];
-        self.slots[slot(id)] = Some(Tensor { dtype, bytes });
+        let i = slot(id);
+        self.starts[i] = info.begin as usize;
+        self.kinds[i] = SlotKind::new(dtype, per_table && want[0] != 1);
         Ok(())
     }
 
@@ -585,7 +636,7 @@ impl<'a> ModelFile<'a> {
     fn check_complete(&self) -> Result<(), Error> {
         for i in 0..SLOTS {
             let id = slot_id(i);
-            if self.slots[i].is_none() && self.expectation(id, Dtype::F32).is_some() {
+            if self.kinds[i] == SlotKind::Absent && self.expectation(id, Dtype::F32).is_some() {
                 return Err(Error::tensor(Rule::MissingTensor, id_name(id)));
             }
         }
@@ -600,12 +651,13 @@ impl<'a> ModelFile<'a> {
             (begin, begin + t.bytes.len())
         };
         let mut covered = 0usize;
-        for (i, a) in self.slots.iter().enumerate() {
-            let Some(a) = a else { continue };
-            let (begin, end) = span(a);
+        let tensor = |i: usize| self.tensor(slot_id(i));
+        for i in 0..SLOTS {
+            let Some(a) = tensor(i) else { continue };
+            let (begin, end) = span(&a);
             covered += end - begin;
-            for b in self.slots[i + 1..].iter().flatten() {
-                let (b_begin, b_end) = span(b);
+            for b in (i + 1..SLOTS).filter_map(tensor) {
+                let (b_begin, b_end) = span(&b);
                 if begin < b_end && b_begin < end {
                     return Err(Error::tensor(Rule::Overlap, id_name(slot_id(i))));
                 }
