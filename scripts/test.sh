@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # The project's tests, as CI runs them. Works on a fresh machine with the Rust toolchain and
-# Python 3: it adds the Cortex-M targets, makes a Python venv for the interop test, checks that
-# the runtime builds for microcontrollers, and runs every crate's tests.
+# Python 3: it installs QEMU and the ARM binutils (apt, as root), adds the Cortex-M targets, makes
+# a Python venv for the interop test, runs every crate's tests, then the firmware check on an
+# emulated Cortex-M4 and Cortex-M3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if ! command -v qemu-system-arm >/dev/null || ! command -v arm-none-eabi-nm >/dev/null; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "needs: apt-get install -y qemu-system-arm binutils-arm-none-eabi (run as root)" >&2
+        exit 2
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-arm binutils-arm-none-eabi >/dev/null
+fi
 rustup target add thumbv7em-none-eabihf thumbv7m-none-eabi
 
 if [ ! -x .venv/bin/python ]; then
@@ -20,3 +29,6 @@ cargo build --quiet -p mlet-runtime --release --target thumbv7m-none-eabi
 echo "== tests (fuzz cases: ${PROPTEST_CASES:=5000})"
 export PROPTEST_CASES
 cargo test --workspace
+
+echo "== firmware: every score on QEMU Cortex-M4 and Cortex-M3 bit-identical to the host"
+bash firmware/check.sh
