@@ -10,8 +10,11 @@
 //! logit = offset + dense_term + sum over pairs i < j of <u_i, u_j> + sum_t bias_t(value_t)
 //! ```
 //!
-//! where u_0 is a linear map of the standardised log dense values to `rank` dimensions and
-//! u_{t+1} is the latent vector (`rank` values) of table t's value. The latent vectors and biases
+//! where u_0 is a linear map of the standardised log dense values to `rank` dimensions and the
+//! other u are the latent vectors (`rank` values) of the values of every third table (0, 3, ..,
+//! 24: vocabularies of every size); the other tables add only a per-value bias. Fewer, stronger
+//! pairs and a steep Zipf exponent keep the signal learnable from a few hundred thousand rows
+//! (the hidden logit itself ranks labels with AUC about 0.91). The latent vectors and biases
 //! are hashed from (t, value), so the world needs no memory for its 4.6M values. `offset` is set
 //! so that about 25% of rows are positive. A model whose embeddings have fewer than `rank`
 //! dimensions cannot represent the pairwise term exactly, so a wider (or better trained)
@@ -33,13 +36,13 @@ const DENSE: usize = 13;
 /// Tables per row.
 const TABLES: usize = 26;
 /// Exponent of the Zipf distribution of categorical values.
-pub const ZIPF_EXPONENT: f64 = 1.05;
+pub const ZIPF_EXPONENT: f64 = 1.5;
 /// Fixed seed of the hidden model's parameters.
 const WORLD_SEED: u64 = 0x4d4c_4554_2d77_726c;
 /// Wanted fraction of positive labels.
 const POSITIVE_RATE: f64 = 0.25;
 /// Standard deviation of the pairwise term at any rank.
-const PAIRWISE_STD: f64 = 1.5;
+const PAIRWISE_STD: f64 = 2.5;
 /// Standard deviation of one categorical value's bias.
 const BIAS_STD: f64 = 0.15;
 
@@ -74,7 +77,8 @@ impl World {
             sigma[i] = rng.uniform(0.7, 1.5);
             dense_weight[i] = rng.normal() * 0.7 / (DENSE as f64).sqrt();
         }
-        let pairs = ((TABLES + 1) * TABLES / 2) as f64;
+        let vectors = (0..TABLES).filter(|&t| has_latent(t)).count() + 1;
+        let pairs = (vectors * (vectors - 1) / 2) as f64;
         let latent_std = (PAIRWISE_STD * PAIRWISE_STD / (pairs * rank as f64)).powf(0.25);
         let dense_latent = (0..DENSE * rank)
             .map(|_| rng.normal() * latent_std / (DENSE as f64).sqrt())
@@ -111,14 +115,15 @@ impl World {
 
     /// Adds the latent vector of value `j` of table `t` to `sum` and returns its squared norm
     /// and its bias. Components are Irwin-Hall(4) approximations of normals, from one hash each.
-    fn latent(&self, t: usize, j: u64, sum: &mut [f64]) -> (f64, f64) {
+    fn latent(&self, t: usize, j: u64, sum: &mut [f64], with_vector: bool) -> (f64, f64) {
         let base = hash(&[WORLD_SEED, 2, t as u64, j]);
         let approx_normal = |bits: u64| {
             let u = (0..4).map(|q| ((bits >> (16 * q)) & 0xffff) as f64 / 65536.0).sum::<f64>();
             (u - 2.0) * 3f64.sqrt()
         };
         let mut norm = 0.0;
-        for (c, s) in sum.iter_mut().enumerate() {
+        let components = if with_vector { sum.len() } else { 0 };
+        for (c, s) in sum[..components].iter_mut().enumerate() {
             let v = approx_normal(mix64(base.wrapping_add(c as u64 + 1))) * self.latent_std;
             *s += v;
             norm += v * v;
@@ -143,7 +148,7 @@ impl World {
         for t in 0..TABLES {
             let j = zipf(rng.unit(), self.vocab[t]);
             ids[t] = Self::raw_id(t, j);
-            let (norm, bias) = self.latent(t, j, &mut sum);
+            let (norm, bias) = self.latent(t, j, &mut sum, has_latent(t));
             norms += norm;
             logit += bias;
         }
@@ -161,6 +166,12 @@ impl World {
             0.0
         }
     }
+}
+
+/// Whether table `t` takes part in the pairwise term (every third table, 0, 3, .., 24, so that
+/// vocabularies of every size do); the others add only their bias.
+fn has_latent(t: usize) -> bool {
+    t % 3 == 0
 }
 
 fn sigmoid(x: f64) -> f64 {
@@ -266,6 +277,18 @@ mod tests {
         let rate = ba.labels.iter().sum::<f32>() / 4000.0;
         assert!((0.21..0.29).contains(&rate), "positive rate {rate}");
         assert!(ba.dense.iter().all(|v| *v >= 0.0 && v.fract() == 0.0));
+        // The hidden logit itself ranks the labels well: the data carries signal to learn.
+        let world = World::new(8);
+        let (mut scores, mut labels) = (Vec::new(), Vec::new());
+        for i in 0..4000 {
+            let mut rng = Rng::new(hash(&[5, i]));
+            let (mut dense, mut ids) = ([0f32; DENSE], [0u32; TABLES]);
+            let logit = world.sample(&mut rng, &mut dense, &mut ids) + world.offset;
+            scores.push(logit as f32);
+            labels.push(if rng.unit() < sigmoid(logit) { 1.0 } else { 0.0 });
+        }
+        let oracle = crate::metrics::auc(&scores, &labels);
+        assert!(oracle > 0.85, "the hidden model's own AUC is {oracle}");
         let mut other = SyntheticSource::new(10, 12, 8);
         let mut bo = Batch::default();
         while other.next_row(&mut bo).unwrap() {}
