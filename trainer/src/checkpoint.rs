@@ -56,29 +56,42 @@ impl Checkpoint {
             meta.insert(format!("info.{k}"), v.clone());
         }
         let views = owned.iter().map(|(n, t)| (n.as_str(), t));
-        let bytes = safetensors::serialize(views, Some(meta)).context("cannot serialize the checkpoint")?;
-        write_atomic(path, &bytes).with_context(|| format!("cannot write checkpoint {}", path.display()))
+        let bytes =
+            safetensors::serialize(views, Some(meta)).context("cannot serialize the checkpoint")?;
+        write_atomic(path, &bytes)
+            .with_context(|| format!("cannot write checkpoint {}", path.display()))
     }
 
     /// Reads a checkpoint written by [`Checkpoint::save`].
     pub fn load(path: &Path, device: &Device) -> Result<Checkpoint> {
         let what = || format!("checkpoint {}", path.display());
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", what()))?;
-        let file = safetensors::SafeTensors::deserialize(&bytes).with_context(|| format!("{} is not a safetensors file", what()))?;
+        let file = safetensors::SafeTensors::deserialize(&bytes)
+            .with_context(|| format!("{} is not a safetensors file", what()))?;
         let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)?;
         let meta = header.metadata().clone().unwrap_or_default();
         if meta.get("format").map(String::as_str) != Some(MARK) {
-            bail!("{} is not an mlet checkpoint (metadata `format` is not `{MARK}`)", what());
+            bail!(
+                "{} is not an mlet checkpoint (metadata `format` is not `{MARK}`)",
+                what()
+            );
         }
         let number = |key: &str| -> Result<u64> {
             meta.get(key)
                 .and_then(|v| v.parse().ok())
                 .with_context(|| format!("{}: metadata `{key}` is missing or not a number", what()))
         };
-        let position = Position { epoch: number("epoch")? as usize, next_row: number("next_row")?, step: number("step")? };
+        let position = Position {
+            epoch: number("epoch")? as usize,
+            next_row: number("next_row")?,
+            step: number("step")?,
+        };
         let mut settings: Vec<(String, String)> = meta
             .iter()
-            .filter_map(|(k, v)| k.strip_prefix("setting.").map(|k| (k.to_string(), v.clone())))
+            .filter_map(|(k, v)| {
+                k.strip_prefix("setting.")
+                    .map(|k| (k.to_string(), v.clone()))
+            })
             .collect();
         settings.sort();
         let info = meta
@@ -90,9 +103,18 @@ impl Checkpoint {
             if view.dtype() != safetensors::Dtype::F32 {
                 bail!("{}: tensor `{name}` is not F32", what());
             }
-            let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let values: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
             tensors.insert(name, Tensor::from_vec(values, view.shape(), device)?);
         }
-        Ok(Checkpoint { position, settings, info, tensors })
+        Ok(Checkpoint {
+            position,
+            settings,
+            info,
+            tensors,
+        })
     }
 }

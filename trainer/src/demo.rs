@@ -27,10 +27,26 @@ pub const VAL_ROWS: u64 = 20_000;
 pub fn run(out: &mut dyn Write) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("mlet-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let train_data = DataSpec::Synthetic { rows: TRAIN_ROWS, seed: 1, rank: 8 };
-    let val_data = DataSpec::Synthetic { rows: VAL_ROWS, seed: 2, rank: 8 };
-    writeln!(out, "training on {train_data}, validating on {val_data}; files in {}", dir.display())?;
-    let runs = [("plain d=16", 16, 0), ("plain d=4", 4, 0), ("MLET d=4 k=64", 4, 64)];
+    let train_data = DataSpec::Synthetic {
+        rows: TRAIN_ROWS,
+        seed: 1,
+        rank: 8,
+    };
+    let val_data = DataSpec::Synthetic {
+        rows: VAL_ROWS,
+        seed: 2,
+        rank: 8,
+    };
+    writeln!(
+        out,
+        "training on {train_data}, validating on {val_data}; files in {}",
+        dir.display()
+    )?;
+    let runs = [
+        ("plain d=16", 16, 0),
+        ("plain d=4", 4, 0),
+        ("MLET d=4 k=64", 4, 64),
+    ];
     let mut rows = Vec::new();
     for (name, dim, k) in runs {
         let mut settings = TrainSettings::new(train_data.clone());
@@ -44,17 +60,43 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
         settings.progress = true;
         let report = train(&settings, &AtomicBool::new(false))?;
         let path = dir.join(format!("{}.mlet", name.replace([' ', '='], "_")));
-        let sizes = export(&report.model, EmbeddingDtype::Int8, Int8Scale::Row, &training_info(&settings, &report), &path)?;
+        let sizes = export(
+            &report.model,
+            EmbeddingDtype::Int8,
+            Int8Scale::Row,
+            &training_info(&settings, &report),
+            &path,
+        )?;
         let bytes = std::fs::read(&path)?;
-        let (p, y) = score_file(&bytes, &val_data, 0..u64::MAX, ReadOptions { skip_bad_lines: false, require_labels: true })?;
+        let (p, y) = score_file(
+            &bytes,
+            &val_data,
+            0..u64::MAX,
+            ReadOptions {
+                skip_bad_lines: false,
+                require_labels: true,
+            },
+        )?;
         let runtime = Metrics::compute(&p, &y);
         let trained = report.validation.context("the demo validates")?;
-        writeln!(out, "{name}: trained AUC {:.4}, {:.0} samples/s", trained.auc, report.samples_per_s)?;
+        writeln!(
+            out,
+            "{name}: trained AUC {:.4}, {:.0} samples/s",
+            trained.auc, report.samples_per_s
+        )?;
         rows.push((name, trained.auc, runtime, sizes));
     }
-    writeln!(out, "\n{:<15} {:>10} {:>10} {:>12} {:>12} {:>10}", "model", "AUC f32", "AUC int8", "logloss int8", "table bytes", "file bytes")?;
+    writeln!(
+        out,
+        "\n{:<15} {:>10} {:>10} {:>12} {:>12} {:>10}",
+        "model", "AUC f32", "AUC int8", "logloss int8", "table bytes", "file bytes"
+    )?;
     for (name, auc, m, sizes) in rows {
-        writeln!(out, "{name:<15} {auc:>10.4} {:>10.4} {:>12.4} {:>12} {:>10}", m.auc, m.logloss, sizes.tables, sizes.total)?;
+        writeln!(
+            out,
+            "{name:<15} {auc:>10.4} {:>10.4} {:>12.4} {:>12} {:>10}",
+            m.auc, m.logloss, sizes.tables, sizes.total
+        )?;
     }
     Ok(())
 }

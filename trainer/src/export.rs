@@ -91,23 +91,42 @@ impl FileSizes {
                     + table.offset.map_or(0, |o| o.bytes.len())
             })
             .sum();
-        let layer_bytes = |l: &mlet_formats::LayerTensors<'_>| l.weight.bytes.len() + l.bias.bytes.len();
-        let mlp = (0..config.bottom().layers()).map(|l| layer_bytes(&file.bottom_layer(l))).sum::<usize>()
-            + (0..config.top().layers()).map(|l| layer_bytes(&file.top_layer(l))).sum::<usize>();
+        let layer_bytes =
+            |l: &mlet_formats::LayerTensors<'_>| l.weight.bytes.len() + l.bias.bytes.len();
+        let mlp = (0..config.bottom().layers())
+            .map(|l| layer_bytes(&file.bottom_layer(l)))
+            .sum::<usize>()
+            + (0..config.top().layers())
+                .map(|l| layer_bytes(&file.top_layer(l)))
+                .sum::<usize>();
         let header = 8 + file.header_len();
-        FileSizes { total: header + file.data_len(), tables, mlp, header }
+        FileSizes {
+            total: header + file.data_len(),
+            tables,
+            mlp,
+            header,
+        }
     }
 }
 
 impl fmt::Display for FileSizes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} bytes: tables {}, MLP {}, header {}", self.total, self.tables, self.mlp, self.header)
+        write!(
+            f,
+            "{} bytes: tables {}, MLP {}, header {}",
+            self.total, self.tables, self.mlp, self.header
+        )
     }
 }
 
 /// A writer holding the model's collapsed tables in `dtype`, its MLPs, and `info` as free
 /// metadata.
-pub fn model_writer(model: &Dlrm, dtype: EmbeddingDtype, int8_scale: Int8Scale, info: &[(String, String)]) -> Result<ModelWriter> {
+pub fn model_writer(
+    model: &Dlrm,
+    dtype: EmbeddingDtype,
+    int8_scale: Int8Scale,
+    info: &[(String, String)],
+) -> Result<ModelWriter> {
     let spec = &model.spec;
     let as_u32 = |v: &[usize]| v.iter().map(|&x| x as u32).collect::<Vec<u32>>();
     let config = Config::new(
@@ -121,19 +140,31 @@ pub fn model_writer(model: &Dlrm, dtype: EmbeddingDtype, int8_scale: Int8Scale, 
     .map_err(|e| anyhow::anyhow!("the model does not fit format v1: {e}"))?;
     let mut writer = ModelWriter::new(&config);
     for (key, value) in info {
-        writer.info(key, value).map_err(|e| anyhow::anyhow!("{e}"))?;
+        writer
+            .info(key, value)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let d = spec.dim;
-    for (t, table) in model.collapsed_tables(COLLAPSE_CHUNK)?.into_iter().enumerate() {
+    for (t, table) in model
+        .collapsed_tables(COLLAPSE_CHUNK)?
+        .into_iter()
+        .enumerate()
+    {
         let n = table.dim(0)?;
         let values: Vec<f32> = table.flatten_all()?.to_vec1()?;
         match dtype {
             EmbeddingDtype::F32 => {
-                writer.tensor(format!("emb.{t}.weight"), OwnedTensor::f32(&[n, d], &values));
+                writer.tensor(
+                    format!("emb.{t}.weight"),
+                    OwnedTensor::f32(&[n, d], &values),
+                );
             }
             EmbeddingDtype::F16 => {
                 let bits: Vec<u16> = values.iter().map(|&v| f16::from_f32(v).to_bits()).collect();
-                writer.tensor(format!("emb.{t}.weight"), OwnedTensor::f16_bits(&[n, d], &bits));
+                writer.tensor(
+                    format!("emb.{t}.weight"),
+                    OwnedTensor::f16_bits(&[n, d], &bits),
+                );
             }
             EmbeddingDtype::Int8 => {
                 let q = quantize(&values, d, int8_scale);
@@ -141,10 +172,20 @@ pub fn model_writer(model: &Dlrm, dtype: EmbeddingDtype, int8_scale: Int8Scale, 
                 let count = q.scale.len();
                 let (scale, offset) = match int8_scale {
                     Int8Scale::Row => {
-                        let bits = |v: &[f32]| v.iter().map(|&x| f16::from_f32(x).to_bits()).collect::<Vec<u16>>();
-                        (OwnedTensor::f16_bits(&[count], &bits(&q.scale)), OwnedTensor::f16_bits(&[count], &bits(&q.offset)))
+                        let bits = |v: &[f32]| {
+                            v.iter()
+                                .map(|&x| f16::from_f32(x).to_bits())
+                                .collect::<Vec<u16>>()
+                        };
+                        (
+                            OwnedTensor::f16_bits(&[count], &bits(&q.scale)),
+                            OwnedTensor::f16_bits(&[count], &bits(&q.offset)),
+                        )
                     }
-                    Int8Scale::Table => (OwnedTensor::f32(&[count], &q.scale), OwnedTensor::f32(&[count], &q.offset)),
+                    Int8Scale::Table => (
+                        OwnedTensor::f32(&[count], &q.scale),
+                        OwnedTensor::f32(&[count], &q.offset),
+                    ),
                 };
                 writer.tensor(format!("emb.{t}.scale"), scale);
                 writer.tensor(format!("emb.{t}.offset"), offset);
@@ -155,18 +196,33 @@ pub fn model_writer(model: &Dlrm, dtype: EmbeddingDtype, int8_scale: Int8Scale, 
         for (l, Linear { weight, bias }) in layers.iter().enumerate() {
             let w: Vec<f32> = weight.flatten_all()?.to_vec1()?;
             let b: Vec<f32> = bias.to_vec1()?;
-            writer.tensor(format!("{group}.{l}.weight"), OwnedTensor::f32(weight.dims(), &w));
-            writer.tensor(format!("{group}.{l}.bias"), OwnedTensor::f32(bias.dims(), &b));
+            writer.tensor(
+                format!("{group}.{l}.weight"),
+                OwnedTensor::f32(weight.dims(), &w),
+            );
+            writer.tensor(
+                format!("{group}.{l}.bias"),
+                OwnedTensor::f32(bias.dims(), &b),
+            );
         }
     }
     Ok(writer)
 }
 
 /// Writes the model to `path` (atomically, validated) and returns its sizes.
-pub fn export(model: &Dlrm, dtype: EmbeddingDtype, int8_scale: Int8Scale, info: &[(String, String)], path: &Path) -> Result<FileSizes> {
+pub fn export(
+    model: &Dlrm,
+    dtype: EmbeddingDtype,
+    int8_scale: Int8Scale,
+    info: &[(String, String)],
+    path: &Path,
+) -> Result<FileSizes> {
     let writer = model_writer(model, dtype, int8_scale, info)?;
-    let bytes = writer.write(path).with_context(|| format!("cannot export {}", path.display()))?;
-    let file = ModelFile::parse(&bytes).map_err(|e| anyhow::anyhow!("the written file does not parse: {e}"))?;
+    let bytes = writer
+        .write(path)
+        .with_context(|| format!("cannot export {}", path.display()))?;
+    let file = ModelFile::parse(&bytes)
+        .map_err(|e| anyhow::anyhow!("the written file does not parse: {e}"))?;
     Ok(FileSizes::of(&file))
 }
 
@@ -190,11 +246,19 @@ pub fn quantize(values: &[f32], width: usize, mode: Int8Scale) -> Quantized {
         Int8Scale::Row => f16::from_f32(x).to_f32(),
         Int8Scale::Table => x,
     };
-    let mut q = Quantized { codes: Vec::with_capacity(values.len()), scale: Vec::new(), offset: Vec::new() };
+    let mut q = Quantized {
+        codes: Vec::with_capacity(values.len()),
+        scale: Vec::new(),
+        offset: Vec::new(),
+    };
     for group in groups {
         let min = group.iter().copied().fold(f32::INFINITY, f32::min);
         let max = group.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let (min, max) = if group.is_empty() { (0.0, 0.0) } else { (min, max) };
+        let (min, max) = if group.is_empty() {
+            (0.0, 0.0)
+        } else {
+            (min, max)
+        };
         let scale = round((max - min) / 255.0);
         let offset = round(min);
         q.codes.extend(group.iter().map(|&v| {
@@ -208,6 +272,24 @@ pub fn quantize(values: &[f32], width: usize, mode: Int8Scale) -> Quantized {
         q.offset.push(offset);
     }
     q
+}
+
+/// Largest |p_two_layer - p_collapsed| over `rows` of `spec`: how far collapsing MLET's
+/// A_t P_t into one table moves the model's probabilities (0 for plain tables up to rounding).
+pub fn collapse_gap(
+    model: &Dlrm,
+    spec: &crate::data::DataSpec,
+    rows: std::ops::Range<u64>,
+    options: crate::data::ReadOptions,
+) -> Result<f32> {
+    let collapsed = model.collapsed()?;
+    let (two_layer, _) = crate::train::predict_all(model, spec, rows.clone(), options)?;
+    let (one_layer, _) = crate::train::predict_all(&collapsed, spec, rows, options)?;
+    Ok(two_layer
+        .iter()
+        .zip(&one_layer)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max))
 }
 
 #[cfg(test)]
@@ -232,13 +314,4 @@ mod tests {
         let q = quantize(&[0.25; 4], 4, Int8Scale::Row);
         assert_eq!((q.scale[0], q.offset[0], q.codes[0]), (0.0, 0.25, 0));
     }
-}
-
-/// Largest |p_two_layer - p_collapsed| over `rows` of `spec`: how far collapsing MLET's
-/// A_t P_t into one table moves the model's probabilities (0 for plain tables up to rounding).
-pub fn collapse_gap(model: &Dlrm, spec: &crate::data::DataSpec, rows: std::ops::Range<u64>, options: crate::data::ReadOptions) -> Result<f32> {
-    let collapsed = model.collapsed()?;
-    let (two_layer, _) = crate::train::predict_all(model, spec, rows.clone(), options)?;
-    let (one_layer, _) = crate::train::predict_all(&collapsed, spec, rows, options)?;
-    Ok(two_layer.iter().zip(&one_layer).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max))
 }

@@ -181,21 +181,42 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Train(args) => run_train(*args),
-        Command::Eval { model, data, skip_bad_lines, json } => {
-            let bytes = std::fs::read(&model).with_context(|| format!("cannot read {}", model.display()))?;
-            let options = ReadOptions { skip_bad_lines, require_labels: true };
+        Command::Eval {
+            model,
+            data,
+            skip_bad_lines,
+            json,
+        } => {
+            let bytes = std::fs::read(&model)
+                .with_context(|| format!("cannot read {}", model.display()))?;
+            let options = ReadOptions {
+                skip_bad_lines,
+                require_labels: true,
+            };
             let (p, y) = score_file(&bytes, &data, 0..u64::MAX, options)
                 .with_context(|| format!("model {}", model.display()))?;
             let m = Metrics::compute(&p, &y);
-            println!("{}: {} rows: AUC {:.5}, logloss {:.5}, NE {:.5}, accuracy {:.4}", data, m.rows, m.auc, m.logloss, m.normalized_entropy, m.accuracy);
+            println!(
+                "{}: {} rows: AUC {:.5}, logloss {:.5}, NE {:.5}, accuracy {:.4}",
+                data, m.rows, m.auc, m.logloss, m.normalized_entropy, m.accuracy
+            );
             if json {
                 println!("{}", m.to_json());
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Score { model, data, out, skip_bad_lines } => {
-            let bytes = std::fs::read(&model).with_context(|| format!("cannot read {}", model.display()))?;
-            let options = ReadOptions { skip_bad_lines, require_labels: false };
+        Command::Score {
+            model,
+            data,
+            out,
+            skip_bad_lines,
+        } => {
+            let bytes = std::fs::read(&model)
+                .with_context(|| format!("cannot read {}", model.display()))?;
+            let options = ReadOptions {
+                skip_bad_lines,
+                require_labels: false,
+            };
             let (p, _) = score_file(&bytes, &data, 0..u64::MAX, options)?;
             let write = |w: &mut dyn Write| -> Result<()> {
                 for v in &p {
@@ -210,12 +231,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { model, json } => {
-            let bytes = std::fs::read(&model).with_context(|| format!("cannot read {}", model.display()))?;
-            let file = ModelFile::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
+            let bytes = std::fs::read(&model)
+                .with_context(|| format!("cannot read {}", model.display()))?;
+            let file = ModelFile::parse(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
             inspect(&file, json);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Synth { rows, seed, rank, out } => {
+        Command::Synth {
+            rows,
+            seed,
+            rank,
+            out,
+        } => {
             if rank == 0 || rank > 64 {
                 bail!("--rank must be 1..=64");
             }
@@ -271,7 +299,9 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nstopping after this step and writing a checkpoint (Ctrl-C again to quit at once)");
+        eprintln!(
+            "\nstopping after this step and writing a checkpoint (Ctrl-C again to quit at once)"
+        );
     })
     .context("cannot install the Ctrl-C handler")?;
 
@@ -294,13 +324,25 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
         eprintln!("skipped {} malformed line(s)", report.bad_lines);
     }
     if let Some(m) = &report.validation {
-        let kept = report.best_step.map(|s| format!(" (best weights, step {s})")).unwrap_or_default();
-        eprintln!("validation{kept}: {} rows: AUC {:.5}, logloss {:.5}, NE {:.5}, accuracy {:.4}", m.rows, m.auc, m.logloss, m.normalized_entropy, m.accuracy);
+        let kept = report
+            .best_step
+            .map(|s| format!(" (best weights, step {s})"))
+            .unwrap_or_default();
+        eprintln!(
+            "validation{kept}: {} rows: AUC {:.5}, logloss {:.5}, NE {:.5}, accuracy {:.4}",
+            m.rows, m.auc, m.logloss, m.normalized_entropy, m.accuracy
+        );
     }
-    let options = ReadOptions { skip_bad_lines: settings.skip_bad_lines, require_labels: true };
+    let options = ReadOptions {
+        skip_bad_lines: settings.skip_bad_lines,
+        require_labels: true,
+    };
     let mut gap = None;
     if settings.mlet_k > 0 {
-        let (spec, rows) = plan.validation.clone().unwrap_or((settings.data.clone(), 0..4096));
+        let (spec, rows) = plan
+            .validation
+            .clone()
+            .unwrap_or((settings.data.clone(), 0..4096));
         let g = collapse_gap(&report.model, &spec, rows, options)?;
         eprintln!("collapse check on {spec}: max |p_two_layer - p_collapsed| = {g:.3e}");
         gap = Some(g);
@@ -328,8 +370,15 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
             "bad_lines": report.bad_lines,
             "collapse_max_abs_diff": gap,
         });
-        if let Some(FileSizes { total, tables, mlp, header }) = sizes {
-            line["bytes"] = json!({ "total": total, "tables": tables, "mlp": mlp, "header": header });
+        if let Some(FileSizes {
+            total,
+            tables,
+            mlp,
+            header,
+        }) = sizes
+        {
+            line["bytes"] =
+                json!({ "total": total, "tables": tables, "mlp": mlp, "header": header });
         }
         println!("{line}");
     }
@@ -353,7 +402,11 @@ fn inspect(file: &ModelFile<'_>, as_json: bool) {
     }
     for (group, widths) in [("bottom", config.bottom()), ("top", config.top())] {
         for l in 0..widths.layers() {
-            let layer = if group == "bottom" { file.bottom_layer(l) } else { file.top_layer(l) };
+            let layer = if group == "bottom" {
+                file.bottom_layer(l)
+            } else {
+                file.top_layer(l)
+            };
             let (i, o) = widths.layer(l);
             tensors.push((format!("{group}.{l}.weight"), layer.weight, vec![o, i]));
             tensors.push((format!("{group}.{l}.bias"), layer.bias, vec![o]));
@@ -396,7 +449,12 @@ fn inspect(file: &ModelFile<'_>, as_json: bool) {
     }
     println!("tensors:");
     for (name, t, shape) in &tensors {
-        println!("  {name:<18} {:<4} {:?} {} bytes", t.dtype.as_str(), shape, t.bytes.len());
+        println!(
+            "  {name:<18} {:<4} {:?} {} bytes",
+            t.dtype.as_str(),
+            shape,
+            t.bytes.len()
+        );
     }
     println!("{sizes}");
 }

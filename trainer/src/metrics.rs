@@ -23,7 +23,11 @@ pub struct Metrics {
 impl Metrics {
     /// Computes every metric. `probabilities` and `labels` have the same length.
     pub fn compute(probabilities: &[f32], labels: &[f32]) -> Metrics {
-        assert_eq!(probabilities.len(), labels.len(), "one probability per label");
+        assert_eq!(
+            probabilities.len(),
+            labels.len(),
+            "one probability per label"
+        );
         let rows = labels.len() as u64;
         let positives = labels.iter().filter(|&&y| y > 0.5).count() as u64;
         let eps = 1e-7;
@@ -99,7 +103,13 @@ mod tests {
             for j in 0..s.len() {
                 if y[i] > 0.5 && y[j] < 0.5 {
                     pairs += 1.0;
-                    wins += if s[i] > s[j] { 1.0 } else if s[i] == s[j] { 0.5 } else { 0.0 };
+                    wins += if s[i] > s[j] {
+                        1.0
+                    } else if s[i] == s[j] {
+                        0.5
+                    } else {
+                        0.0
+                    };
                 }
             }
         }
@@ -115,7 +125,10 @@ mod tests {
             let s: Vec<f32> = (0..n).map(|_| (rng.next_u64() % 7) as f32 / 7.0).collect();
             let y: Vec<f32> = (0..n).map(|_| (rng.next_u64() % 2) as f32).collect();
             let (a, b) = (auc(&s, &y), pairwise_auc(&s, &y));
-            assert!(a.is_nan() && b.is_nan() || (a - b).abs() < 1e-12, "{a} vs {b}");
+            assert!(
+                a.is_nan() && b.is_nan() || (a - b).abs() < 1e-12,
+                "{a} vs {b}"
+            );
         }
         assert_eq!(auc(&[0.1, 0.9], &[0.0, 1.0]), 1.0);
         assert_eq!(auc(&[0.5, 0.5], &[0.0, 1.0]), 0.5);

@@ -114,7 +114,9 @@ pub struct Dlrm {
 
 /// Tensors of a normal distribution with the given std.
 fn normal(rng: &mut Rng, shape: (usize, usize), std: f64, device: &Device) -> Result<Tensor> {
-    let values: Vec<f32> = (0..shape.0 * shape.1).map(|_| (rng.normal() * std) as f32).collect();
+    let values: Vec<f32> = (0..shape.0 * shape.1)
+        .map(|_| (rng.normal() * std) as f32)
+        .collect();
     Ok(Tensor::from_vec(values, shape, device)?)
 }
 
@@ -122,16 +124,33 @@ impl Dlrm {
     /// A freshly initialised model (see the module doc), seeded by `seed`.
     pub fn new(spec: ModelSpec, seed: u64, device: &Device) -> Result<Dlrm> {
         ensure!(spec.dim > 0, "the embedding width must be at least 1");
-        ensure!(!spec.table_rows.is_empty() && spec.table_rows.iter().all(|&n| n > 0), "every table needs at least one row");
+        ensure!(
+            !spec.table_rows.is_empty() && spec.table_rows.iter().all(|&n| n > 0),
+            "every table needs at least one row"
+        );
         let mut rng = Rng::new(seed);
         let mut mlp = |widths: &[usize]| -> Result<Vec<Linear>> {
             widths
                 .windows(2)
                 .map(|w| {
                     let (fan_in, fan_out) = (w[0], w[1]);
-                    let weight = normal(&mut rng, (fan_out, fan_in), (2.0 / (fan_in + fan_out) as f64).sqrt(), device)?;
-                    let bias = normal(&mut rng, (1, fan_out), (1.0 / fan_out as f64).sqrt(), device)?.reshape(fan_out)?;
-                    Ok(Linear { weight: Var::from_tensor(&weight)?, bias: Var::from_tensor(&bias)? })
+                    let weight = normal(
+                        &mut rng,
+                        (fan_out, fan_in),
+                        (2.0 / (fan_in + fan_out) as f64).sqrt(),
+                        device,
+                    )?;
+                    let bias = normal(
+                        &mut rng,
+                        (1, fan_out),
+                        (1.0 / fan_out as f64).sqrt(),
+                        device,
+                    )?
+                    .reshape(fan_out)?;
+                    Ok(Linear {
+                        weight: Var::from_tensor(&weight)?,
+                        bias: Var::from_tensor(&bias)?,
+                    })
                 })
                 .collect()
         };
@@ -141,11 +160,18 @@ impl Dlrm {
         let mut tables = Vec::with_capacity(spec.table_rows.len());
         for &n in &spec.table_rows {
             let bound = (1.0 / n as f64).sqrt();
-            let values: Vec<f32> = (0..n * width).map(|_| rng.uniform(-bound, bound) as f32).collect();
+            let values: Vec<f32> = (0..n * width)
+                .map(|_| rng.uniform(-bound, bound) as f32)
+                .collect();
             let rows = Tensor::from_vec(values, (n, width), device)?;
             let projection = if spec.mlet_k > 0 {
                 let std = spec.mlet_init_scale / (spec.mlet_k as f64).sqrt();
-                Some(Var::from_tensor(&normal(&mut rng, (spec.mlet_k, spec.dim), std, device)?)?)
+                Some(Var::from_tensor(&normal(
+                    &mut rng,
+                    (spec.mlet_k, spec.dim),
+                    std,
+                    device,
+                )?)?)
             } else {
                 None
             };
@@ -156,7 +182,14 @@ impl Dlrm {
             .flat_map(|i| (0..i).map(move |j| (i * vectors + j) as u32))
             .collect();
         let pair_index = Tensor::from_vec(pairs, vectors * (vectors - 1) / 2, device)?;
-        Ok(Dlrm { spec, bottom, top, tables, pair_index, device: device.clone() })
+        Ok(Dlrm {
+            spec,
+            bottom,
+            top,
+            tables,
+            pair_index,
+            device: device.clone(),
+        })
     }
 
     /// The device the parameters live on.
@@ -167,7 +200,11 @@ impl Dlrm {
     /// The dense input [rows, D] after `log1p(max(x, 0))`, computed with `libm` like the runtime.
     pub fn dense_input(&self, raw: &[f32], rows: usize) -> Result<Tensor> {
         let values: Vec<f32> = raw.iter().map(|&x| libm::log1pf(x.max(0.0))).collect();
-        Ok(Tensor::from_vec(values, (rows, self.spec.num_dense), &self.device)?)
+        Ok(Tensor::from_vec(
+            values,
+            (rows, self.spec.num_dense),
+            &self.device,
+        )?)
     }
 
     /// The table rows of a batch's raw ids: one list per table (`raw mod n_t`).
@@ -176,7 +213,11 @@ impl Dlrm {
         (0..t)
             .map(|table| {
                 let n = self.spec.table_rows[table] as u32;
-                batch.ids[table..].iter().step_by(t).map(|&raw| row_of(raw, n)).collect()
+                batch.ids[table..]
+                    .iter()
+                    .step_by(t)
+                    .map(|&raw| row_of(raw, n))
+                    .collect()
             })
             .collect()
     }
@@ -202,7 +243,9 @@ impl Dlrm {
         let z = Tensor::stack(&vectors, 1)?; // [B, T+1, d]
         let dots = z.matmul(&z.transpose(1, 2)?)?; // [B, T+1, T+1]
         let n = vectors.len();
-        let pairs = dots.reshape((batch, n * n))?.index_select(&self.pair_index, 1)?;
+        let pairs = dots
+            .reshape((batch, n * n))?
+            .index_select(&self.pair_index, 1)?;
         let mut x = Tensor::cat(&[&z0, &pairs], 1)?;
         let last = self.top.len() - 1;
         for (l, layer) in self.top.iter().enumerate() {
@@ -244,7 +287,10 @@ impl Dlrm {
         let mut out = Vec::new();
         for (group, layers) in [("bottom", &self.bottom), ("top", &self.top)] {
             for (l, layer) in layers.iter().enumerate() {
-                out.push((format!("{group}.{l}.weight"), layer.weight.as_tensor().clone()));
+                out.push((
+                    format!("{group}.{l}.weight"),
+                    layer.weight.as_tensor().clone(),
+                ));
                 out.push((format!("{group}.{l}.bias"), layer.bias.as_tensor().clone()));
             }
         }
@@ -261,16 +307,26 @@ impl Dlrm {
     /// match.
     pub fn load_named(&mut self, values: &HashMap<String, Tensor>) -> Result<()> {
         let get = |name: &str, like: &Tensor| -> Result<Tensor> {
-            let value = values.get(name).with_context(|| format!("tensor `{name}` is missing"))?;
+            let value = values
+                .get(name)
+                .with_context(|| format!("tensor `{name}` is missing"))?;
             if value.dims() != like.dims() {
-                bail!("tensor `{name}` has shape {:?}, the model needs {:?}", value.dims(), like.dims());
+                bail!(
+                    "tensor `{name}` has shape {:?}, the model needs {:?}",
+                    value.dims(),
+                    like.dims()
+                );
             }
             Ok(value.to_device(&self.device)?.to_dtype(DType::F32)?)
         };
         for (group, layers) in [("bottom", &self.bottom), ("top", &self.top)] {
             for (l, layer) in layers.iter().enumerate() {
-                layer.weight.set(&get(&format!("{group}.{l}.weight"), &layer.weight)?)?;
-                layer.bias.set(&get(&format!("{group}.{l}.bias"), &layer.bias)?)?;
+                layer
+                    .weight
+                    .set(&get(&format!("{group}.{l}.weight"), &layer.weight)?)?;
+                layer
+                    .bias
+                    .set(&get(&format!("{group}.{l}.bias"), &layer.bias)?)?;
             }
         }
         for t in 0..self.tables.len() {
@@ -294,7 +350,13 @@ impl Dlrm {
                     let n = table.rows.dim(0)?;
                     let parts = (0..n)
                         .step_by(chunk.max(1))
-                        .map(|start| Ok(table.rows.narrow(0, start, chunk.min(n - start))?.matmul(p.as_tensor())?.detach()))
+                        .map(|start| {
+                            Ok(table
+                                .rows
+                                .narrow(0, start, chunk.min(n - start))?
+                                .matmul(p.as_tensor())?
+                                .detach())
+                        })
                         .collect::<Result<Vec<_>>>()?;
                     Ok(Tensor::cat(&parts, 0)?)
                 }
@@ -304,15 +366,28 @@ impl Dlrm {
 
     /// A plain-table model with the same MLPs and E_t = A_t P_t: what the exported file holds.
     pub fn collapsed(&self) -> Result<Dlrm> {
-        let spec = ModelSpec { mlet_k: 0, ..self.spec.clone() };
+        let spec = ModelSpec {
+            mlet_k: 0,
+            ..self.spec.clone()
+        };
         let copy = |v: &Var| -> Result<Var> { Ok(Var::from_tensor(&v.as_tensor().copy()?)?) };
         let layers = |ls: &[Linear]| -> Result<Vec<Linear>> {
-            ls.iter().map(|l| Ok(Linear { weight: copy(&l.weight)?, bias: copy(&l.bias)? })).collect()
+            ls.iter()
+                .map(|l| {
+                    Ok(Linear {
+                        weight: copy(&l.weight)?,
+                        bias: copy(&l.bias)?,
+                    })
+                })
+                .collect()
         };
         let tables = self
             .collapsed_tables(1 << 16)?
             .into_iter()
-            .map(|rows| Table { rows, projection: None })
+            .map(|rows| Table {
+                rows,
+                projection: None,
+            })
             .collect();
         Ok(Dlrm {
             spec,

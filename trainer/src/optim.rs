@@ -71,16 +71,27 @@ impl Optimizer {
                 dense_acc.push(p.as_tensor().zeros_like()?);
             }
             for table in &model.tables {
-                row_acc.push(Tensor::zeros((table.rows.dim(0)?, 1), DType::F32, model.device())?);
+                row_acc.push(Tensor::zeros(
+                    (table.rows.dim(0)?, 1),
+                    DType::F32,
+                    model.device(),
+                )?);
             }
         }
-        Ok(Optimizer { kind, lr, dense_acc, row_acc })
+        Ok(Optimizer {
+            kind,
+            lr,
+            dense_acc,
+            row_acc,
+        })
     }
 
     /// Applies one update from `grads`; tables only on the `touched` rows.
     pub fn step(&mut self, model: &Dlrm, grads: &GradStore, touched: &[TouchedRows]) -> Result<()> {
         for (i, param) in model.dense_params().into_iter().enumerate() {
-            let g = grads.get(param).context("a dense parameter got no gradient")?;
+            let g = grads
+                .get(param)
+                .context("a dense parameter got no gradient")?;
             let update = match self.kind {
                 OptimizerKind::Sgd => (g * self.lr)?,
                 OptimizerKind::Adagrad => {
@@ -93,7 +104,9 @@ impl Optimizer {
             param.set(&(param.as_tensor() - update)?)?;
         }
         for (t, rows) in touched.iter().enumerate() {
-            let g = grads.get(rows.leaf.as_tensor()).context("a table got no gradient")?;
+            let g = grads
+                .get(rows.leaf.as_tensor())
+                .context("a table got no gradient")?;
             let (u, width) = g.dims2()?;
             let step = match self.kind {
                 OptimizerKind::Sgd => (g * -self.lr)?,
@@ -106,7 +119,11 @@ impl Optimizer {
                     (g * -self.lr)?.broadcast_div(&denom)?
                 }
             };
-            let ids = rows.unique.unsqueeze(1)?.broadcast_as((u, width))?.contiguous()?;
+            let ids = rows
+                .unique
+                .unsqueeze(1)?
+                .broadcast_as((u, width))?
+                .contiguous()?;
             model.tables[t].rows.scatter_add_set(&ids, &step, 0)?;
         }
         Ok(())
@@ -114,20 +131,37 @@ impl Optimizer {
 
     /// The state by name (`opt.dense.{i}`, `opt.rows.{t}`), for checkpoints.
     pub fn named_state(&self) -> Vec<(String, Tensor)> {
-        let dense = self.dense_acc.iter().enumerate().map(|(i, t)| (format!("opt.dense.{i}"), t.clone()));
-        let rows = self.row_acc.iter().enumerate().map(|(i, t)| (format!("opt.rows.{i}"), t.clone()));
+        let dense = self
+            .dense_acc
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("opt.dense.{i}"), t.clone()));
+        let rows = self
+            .row_acc
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("opt.rows.{i}"), t.clone()));
         dense.chain(rows).collect()
     }
 
     /// Restores the state saved by [`Optimizer::named_state`].
     pub fn load_state(&mut self, values: &HashMap<String, Tensor>) -> Result<()> {
         let device = |t: &Tensor| t.device().clone();
-        for (prefix, state) in [("opt.dense", &mut self.dense_acc), ("opt.rows", &mut self.row_acc)] {
+        for (prefix, state) in [
+            ("opt.dense", &mut self.dense_acc),
+            ("opt.rows", &mut self.row_acc),
+        ] {
             for (i, slot) in state.iter_mut().enumerate() {
                 let name = format!("{prefix}.{i}");
-                let value = values.get(&name).with_context(|| format!("optimizer state `{name}` is missing"))?;
+                let value = values
+                    .get(&name)
+                    .with_context(|| format!("optimizer state `{name}` is missing"))?;
                 if value.dims() != slot.dims() {
-                    bail!("optimizer state `{name}` has shape {:?}, expected {:?}", value.dims(), slot.dims());
+                    bail!(
+                        "optimizer state `{name}` has shape {:?}, expected {:?}",
+                        value.dims(),
+                        slot.dims()
+                    );
                 }
                 *slot = value.to_device(&device(slot))?.copy()?;
             }

@@ -18,7 +18,8 @@ pub fn write_streamed(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<(
     tmp_name.push(format!(".tmp{}", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
     let result = (|| -> Result<()> {
-        let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let file =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         let mut writer = BufWriter::with_capacity(1 << 20, file);
         fill(&mut writer)?;
         let file = writer.into_inner().map_err(|e| e.into_error())?;

@@ -10,7 +10,12 @@ use crate::data::{BatchStream, DataSpec, ReadOptions};
 
 /// Probabilities and labels (NaN when unlabeled) of `rows` of `spec`, in input order, scored by
 /// `mlet_runtime::Model::score_batch` on the file `bytes`.
-pub fn score_file(bytes: &[u8], spec: &DataSpec, rows: Range<u64>, options: ReadOptions) -> Result<(Vec<f32>, Vec<f32>)> {
+pub fn score_file(
+    bytes: &[u8],
+    spec: &DataSpec,
+    rows: Range<u64>,
+    options: ReadOptions,
+) -> Result<(Vec<f32>, Vec<f32>)> {
     let model = Model::parse(bytes).map_err(|e| anyhow!("invalid model file: {e}"))?;
     let config = model.config();
     let schema = spec.schema();
@@ -30,8 +35,18 @@ pub fn score_file(bytes: &[u8], spec: &DataSpec, rows: Range<u64>, options: Read
         let start = probabilities.len();
         probabilities.resize(start + batch.len(), 0.0);
         model
-            .score_batch(&batch.dense, &batch.ids, &mut probabilities[start..], &mut scratch)
-            .map_err(|e| anyhow!("scoring {spec}, rows from {}: {e}", batch.next_row - batch.len() as u64))?;
+            .score_batch(
+                &batch.dense,
+                &batch.ids,
+                &mut probabilities[start..],
+                &mut scratch,
+            )
+            .map_err(|e| {
+                anyhow!(
+                    "scoring {spec}, rows from {}: {e}",
+                    batch.next_row - batch.len() as u64
+                )
+            })?;
         labels.extend_from_slice(&batch.labels);
     }
     Ok((probabilities, labels))

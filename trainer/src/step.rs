@@ -53,7 +53,11 @@ pub fn gather_touched(model: &Dlrm, row_ids: &[Vec<u32>]) -> Result<Vec<TouchedR
             let unique = Tensor::from_vec(unique, u, device)?;
             let inverse = Tensor::from_vec(inverse, b, device)?;
             let leaf = Var::from_tensor(&table.rows.index_select(&unique, 0)?)?;
-            Ok(TouchedRows { unique, inverse, leaf })
+            Ok(TouchedRows {
+                unique,
+                inverse,
+                leaf,
+            })
         })
         .collect()
 }
@@ -63,7 +67,11 @@ pub fn forward_touched(model: &Dlrm, dense: &Tensor, touched: &[TouchedRows]) ->
     let embeddings = touched
         .iter()
         .enumerate()
-        .map(|(t, rows)| Ok(model.project(t, rows.leaf.as_tensor())?.index_select(&rows.inverse, 0)?))
+        .map(|(t, rows)| {
+            Ok(model
+                .project(t, rows.leaf.as_tensor())?
+                .index_select(&rows.inverse, 0)?)
+        })
         .collect::<Result<Vec<_>>>()?;
     model.forward(dense, &embeddings)
 }
@@ -85,7 +93,9 @@ pub fn train_step(model: &Dlrm, optimizer: &mut Optimizer, batch: &Batch) -> Res
     let logits = forward_touched(model, &dense, &touched)?;
     let loss = bce_with_logits(&logits, &labels)?;
     let grads = loss.backward()?;
-    optimizer.step(model, &grads, &touched).context("optimizer step")?;
+    optimizer
+        .step(model, &grads, &touched)
+        .context("optimizer step")?;
     Ok(loss.to_scalar::<f32>()?)
 }
 

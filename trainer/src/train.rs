@@ -139,11 +139,16 @@ impl TrainSettings {
 
     /// The checkpoint path, default included.
     pub fn checkpoint_path(&self) -> PathBuf {
-        self.checkpoint.clone().unwrap_or_else(|| PathBuf::from("mlet-checkpoint.safetensors"))
+        self.checkpoint
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("mlet-checkpoint.safetensors"))
     }
 
     fn read_options(&self) -> ReadOptions {
-        ReadOptions { skip_bad_lines: self.skip_bad_lines, require_labels: true }
+        ReadOptions {
+            skip_bad_lines: self.skip_bad_lines,
+            require_labels: true,
+        }
     }
 }
 
@@ -178,22 +183,46 @@ pub fn plan(settings: &TrainSettings) -> Result<Plan> {
             (0..total, Some((spec.clone(), 0..u64::MAX)))
         }
         Validation::Fraction(f) => {
-            ensure!(*f > 0.0 && *f < 1.0, "--val-fraction must be between 0 and 1, got {f}");
+            ensure!(
+                *f > 0.0 && *f < 1.0,
+                "--val-fraction must be between 0 and 1, got {f}"
+            );
             let val = (total as f64 * f).round() as u64;
-            ensure!(val > 0 && val < total, "--val-fraction {f} of {total} rows leaves no training or no validation rows");
-            (0..total - val, Some((settings.data.clone(), total - val..total)))
+            ensure!(
+                val > 0 && val < total,
+                "--val-fraction {f} of {total} rows leaves no training or no validation rows"
+            );
+            (
+                0..total - val,
+                Some((settings.data.clone(), total - val..total)),
+            )
         }
     };
     if settings.eval_every > 0 && validation.is_none() {
         bail!("--eval-every needs validation data (--val or --val-fraction)");
     }
-    let (table_rows, train_examples) = distinct_rows(&settings.data, settings.read_options(), train.clone(), settings.rows)?;
+    let (table_rows, train_examples) = distinct_rows(
+        &settings.data,
+        settings.read_options(),
+        train.clone(),
+        settings.rows,
+    )?;
     ensure!(train_examples > 0, "no training rows in {}", settings.data);
-    Ok(Plan { train, validation, table_rows, train_examples })
+    Ok(Plan {
+        train,
+        validation,
+        table_rows,
+        train_examples,
+    })
 }
 
 /// Per table, `min(cap, distinct raw ids)` over `rows`, and the number of examples read.
-fn distinct_rows(spec: &DataSpec, options: ReadOptions, rows: Range<u64>, cap: usize) -> Result<(Vec<usize>, u64)> {
+fn distinct_rows(
+    spec: &DataSpec,
+    options: ReadOptions,
+    rows: Range<u64>,
+    cap: usize,
+) -> Result<(Vec<usize>, u64)> {
     let tables = spec.schema().num_tables;
     let mut seen: Vec<HashSet<u32>> = vec![HashSet::new(); tables];
     let mut stream = BatchStream::spawn(spec, options, rows, 4096)?;
@@ -211,7 +240,12 @@ fn distinct_rows(spec: &DataSpec, options: ReadOptions, rows: Range<u64>, cap: u
 }
 
 /// Probabilities and labels of `rows` of `spec`, computed by `model` in batches.
-pub fn predict_all(model: &Dlrm, spec: &DataSpec, rows: Range<u64>, options: ReadOptions) -> Result<(Vec<f32>, Vec<f32>)> {
+pub fn predict_all(
+    model: &Dlrm,
+    spec: &DataSpec,
+    rows: Range<u64>,
+    options: ReadOptions,
+) -> Result<(Vec<f32>, Vec<f32>)> {
     let mut stream = BatchStream::spawn(spec, options, rows, 4096)?;
     let (mut probabilities, mut labels) = (Vec::new(), Vec::new());
     while let Some(batch) = stream.next_batch()? {
@@ -235,7 +269,11 @@ impl Best {
             .into_iter()
             .map(|(n, t)| Ok((n, t.copy()?)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Best { metrics, step, tensors })
+        Ok(Best {
+            metrics,
+            step,
+            tensors,
+        })
     }
 }
 
@@ -276,20 +314,35 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
     };
     let mut model = Dlrm::new(spec, settings.seed, &settings.device)?;
     let mut optimizer = Optimizer::new(settings.optimizer, settings.lr, &model)?;
-    let mut position = Position { epoch: 0, next_row: plan.train.start, step: 0 };
+    let mut position = Position {
+        epoch: 0,
+        next_row: plan.train.start,
+        step: 0,
+    };
     let mut best: Option<Best> = None;
     if let Some(path) = &settings.resume {
         let checkpoint = Checkpoint::load(path, &settings.device)?;
         let mut saved = checkpoint.settings.clone();
         saved.retain(|(k, _)| k != "epochs");
         for (key, value) in settings.fingerprint() {
-            let old = saved.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str());
+            let old = saved
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.as_str());
             if old != Some(value.as_str()) {
-                bail!("cannot resume from {}: setting `{key}` was {:?}, now `{value}`", path.display(), old.unwrap_or("absent"));
+                bail!(
+                    "cannot resume from {}: setting `{key}` was {:?}, now `{value}`",
+                    path.display(),
+                    old.unwrap_or("absent")
+                );
             }
         }
-        model.load_named(&checkpoint.tensors).with_context(|| format!("checkpoint {}", path.display()))?;
-        optimizer.load_state(&checkpoint.tensors).with_context(|| format!("checkpoint {}", path.display()))?;
+        model
+            .load_named(&checkpoint.tensors)
+            .with_context(|| format!("checkpoint {}", path.display()))?;
+        optimizer
+            .load_state(&checkpoint.tensors)
+            .with_context(|| format!("checkpoint {}", path.display()))?;
         position = checkpoint.position.clone();
         best = restore_best(&checkpoint, &model)?;
     }
@@ -302,7 +355,12 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
     let mut interrupted = None;
     'epochs: while position.epoch < settings.epochs {
         let rows = position.next_row..plan.train.end;
-        let mut stream = BatchStream::spawn(&settings.data, settings.read_options(), rows, settings.batch)?;
+        let mut stream = BatchStream::spawn(
+            &settings.data,
+            settings.read_options(),
+            rows,
+            settings.batch,
+        )?;
         let mut tick = Instant::now();
         while let Some(batch) = stream.next_batch()? {
             let loss = train_step(&model, &mut optimizer, &batch)? as f64;
@@ -312,15 +370,24 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
             busy += tick.elapsed();
             loss_avg = Some(loss_avg.map_or(loss, |a| 0.98 * a + 0.02 * loss));
             bar.inc(batch.len() as u64);
-            if position.step % 20 == 0 {
+            if position.step.is_multiple_of(20) {
                 let rate = samples as f64 / busy.as_secs_f64().max(1e-9);
-                bar.set_message(format!("{rate:.0} samples/s  loss {:.4}", loss_avg.unwrap_or(f64::NAN)));
+                bar.set_message(format!(
+                    "{rate:.0} samples/s  loss {:.4}",
+                    loss_avg.unwrap_or(f64::NAN)
+                ));
             }
-            if settings.eval_every > 0 && position.step % settings.eval_every == 0 {
-                let (spec, rows) = plan.validation.as_ref().expect("plan checked validation data");
+            if settings.eval_every > 0 && position.step.is_multiple_of(settings.eval_every) {
+                let (spec, rows) = plan
+                    .validation
+                    .as_ref()
+                    .expect("plan checked validation data");
                 let (p, y) = predict_all(&model, spec, rows.clone(), settings.read_options())?;
                 let metrics = Metrics::compute(&p, &y);
-                let line = format!("step {}: validation AUC {:.5}, logloss {:.5}", position.step, metrics.auc, metrics.logloss);
+                let line = format!(
+                    "step {}: validation AUC {:.5}, logloss {:.5}",
+                    position.step, metrics.auc, metrics.logloss
+                );
                 if bar.is_hidden() {
                     eprintln!("{line}");
                 } else {
@@ -330,11 +397,19 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
                     best = Some(Best::snapshot(&model, metrics, position.step)?);
                 }
             }
-            let due = settings.checkpoint_every > 0 && position.step % settings.checkpoint_every == 0;
+            let due = settings.checkpoint_every > 0
+                && position.step.is_multiple_of(settings.checkpoint_every);
             let stopping = stop.load(Ordering::SeqCst);
             if due || stopping {
                 let path = settings.checkpoint_path();
-                save_checkpoint(&path, settings, &position, &model, &optimizer, best.as_ref())?;
+                save_checkpoint(
+                    &path,
+                    settings,
+                    &position,
+                    &model,
+                    &optimizer,
+                    best.as_ref(),
+                )?;
                 if stopping {
                     interrupted = Some(path);
                     break 'epochs;
@@ -364,7 +439,17 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
             }
         }
     }
-    Ok(TrainReport { model, plan, validation, best_step, steps: position.step, samples, samples_per_s, bad_lines, interrupted })
+    Ok(TrainReport {
+        model,
+        plan,
+        validation,
+        best_step,
+        steps: position.step,
+        samples,
+        samples_per_s,
+        bad_lines,
+        interrupted,
+    })
 }
 
 fn progress_bar(show: bool, total: u64) -> ProgressBar {
@@ -372,8 +457,10 @@ fn progress_bar(show: bool, total: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    let style = ProgressStyle::with_template("[{elapsed_precise}] {wide_bar} {human_pos}/{human_len} rows  {msg}  ETA {eta}")
-        .expect("the progress template is valid");
+    let style = ProgressStyle::with_template(
+        "[{elapsed_precise}] {wide_bar} {human_pos}/{human_len} rows  {msg}  ETA {eta}",
+    )
+    .expect("the progress template is valid");
     bar.set_style(style);
     bar
 }
@@ -391,13 +478,22 @@ fn save_checkpoint(
     tensors.extend(optimizer.named_state());
     let mut info = HashMap::new();
     if let Some(b) = best {
-        tensors.extend(b.tensors.iter().map(|(n, t)| (format!("best.{n}"), t.clone())));
+        tensors.extend(
+            b.tensors
+                .iter()
+                .map(|(n, t)| (format!("best.{n}"), t.clone())),
+        );
         info.insert("best_step".to_string(), b.step.to_string());
         info.insert("best_metrics".to_string(), b.metrics.to_json().to_string());
     }
     let mut saved_settings = settings.fingerprint();
     saved_settings.push(("epochs".into(), settings.epochs.to_string()));
-    let checkpoint = Checkpoint { position: position.clone(), settings: saved_settings, info, tensors: HashMap::new() };
+    let checkpoint = Checkpoint {
+        position: position.clone(),
+        settings: saved_settings,
+        info,
+        tensors: HashMap::new(),
+    };
     checkpoint.save(path, &tensors)
 }
 
@@ -406,9 +502,16 @@ fn restore_best(checkpoint: &Checkpoint, model: &Dlrm) -> Result<Option<Best>> {
     let Some(step) = checkpoint.info.get("best_step") else {
         return Ok(None);
     };
-    let step: u64 = step.parse().context("checkpoint: best_step is not a number")?;
-    let json: serde_json::Value = serde_json::from_str(checkpoint.info.get("best_metrics").context("checkpoint: best_metrics missing")?)
-        .context("checkpoint: best_metrics is not JSON")?;
+    let step: u64 = step
+        .parse()
+        .context("checkpoint: best_step is not a number")?;
+    let json: serde_json::Value = serde_json::from_str(
+        checkpoint
+            .info
+            .get("best_metrics")
+            .context("checkpoint: best_metrics missing")?,
+    )
+    .context("checkpoint: best_metrics is not JSON")?;
     let field = |k: &str| -> Result<f64> { Ok(json[k].as_f64().unwrap_or(f64::NAN)) };
     let metrics = Metrics {
         auc: field("auc")?,
@@ -422,11 +525,18 @@ fn restore_best(checkpoint: &Checkpoint, model: &Dlrm) -> Result<Option<Best>> {
         .named_tensors()
         .into_iter()
         .map(|(name, _)| {
-            let t = checkpoint.tensors.get(&format!("best.{name}")).with_context(|| format!("checkpoint: best.{name} missing"))?;
+            let t = checkpoint
+                .tensors
+                .get(&format!("best.{name}"))
+                .with_context(|| format!("checkpoint: best.{name} missing"))?;
             Ok((name, t.clone()))
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Some(Best { metrics, step, tensors }))
+    Ok(Some(Best {
+        metrics,
+        step,
+        tensors,
+    }))
 }
 
 /// Free metadata for an exported file: how it was trained and how it validated.
@@ -440,7 +550,10 @@ pub fn training_info(settings: &TrainSettings, report: &TrainReport) -> Vec<(Str
     info.push(("train.steps".into(), report.steps.to_string()));
     info.push(("train.rows".into(), report.plan.train_examples.to_string()));
     info.push(("mlet_k".into(), settings.mlet_k.to_string()));
-    info.push(("trainer".into(), concat!("mlet-trainer ", env!("CARGO_PKG_VERSION")).into()));
+    info.push((
+        "trainer".into(),
+        concat!("mlet-trainer ", env!("CARGO_PKG_VERSION")).into(),
+    ));
     if let Some(m) = &report.validation {
         info.push(("val_auc".into(), format!("{:.6}", m.auc)));
         info.push(("val_logloss".into(), format!("{:.6}", m.logloss)));

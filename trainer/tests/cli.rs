@@ -5,8 +5,15 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn mlet(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mlet")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    let out = Command::new(env!("CARGO_BIN_EXE_mlet"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
 }
 
 fn temp(name: &str) -> PathBuf {
@@ -22,12 +29,38 @@ fn synth_train_eval_score_inspect() {
     let tsv = temp("synth.tsv");
     let model = temp("model.mlet");
     let scores = temp("scores.txt");
-    let (ok, _, err) = mlet(&["synth", "--rows", "3000", "--seed", "9", "--out", tsv.to_str().unwrap()]);
+    let (ok, _, err) = mlet(&[
+        "synth",
+        "--rows",
+        "3000",
+        "--seed",
+        "9",
+        "--out",
+        tsv.to_str().unwrap(),
+    ]);
     assert!(ok, "{err}");
     let data = format!("criteo:{}", tsv.display());
     let (ok, out, err) = mlet(&[
-        "train", "--data", &data, "--val-fraction", "0.25", "--dim", "4", "--mlet-k", "16", "--bottom", "16",
-        "--top", "16", "--batch", "64", "--lr", "0.5", "--out", model.to_str().unwrap(), "--json",
+        "train",
+        "--data",
+        &data,
+        "--val-fraction",
+        "0.25",
+        "--dim",
+        "4",
+        "--mlet-k",
+        "16",
+        "--bottom",
+        "16",
+        "--top",
+        "16",
+        "--batch",
+        "64",
+        "--lr",
+        "0.5",
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
     ]);
     assert!(ok, "{err}");
     assert!(err.contains("collapse check"), "{err}");
@@ -37,10 +70,20 @@ fn synth_train_eval_score_inspect() {
     assert!(train["samples_per_s"].as_f64().unwrap() > 0.0);
     assert!(train["collapse_max_abs_diff"].as_f64().unwrap() < 1e-5);
     let bytes = &train["bytes"];
-    assert_eq!(bytes["total"].as_u64().unwrap(), std::fs::metadata(&model).unwrap().len());
+    assert_eq!(
+        bytes["total"].as_u64().unwrap(),
+        std::fs::metadata(&model).unwrap().len()
+    );
 
     // eval scores the whole file; its AUC on all 3000 rows is a valid probability ranking.
-    let (ok, out, err) = mlet(&["eval", "--model", model.to_str().unwrap(), "--data", &data, "--json"]);
+    let (ok, out, err) = mlet(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        &data,
+        "--json",
+    ]);
     assert!(ok, "{err}");
     let eval = last_json(&out);
     assert_eq!(eval["rows"], 3000);
@@ -51,7 +94,15 @@ fn synth_train_eval_score_inspect() {
     let stdout_scores: Vec<f32> = out.lines().map(|l| l.parse().unwrap()).collect();
     assert_eq!(stdout_scores.len(), 3000);
     assert!(stdout_scores.iter().all(|p| (0.0..=1.0).contains(p)));
-    let (ok, _, err) = mlet(&["score", "--model", model.to_str().unwrap(), "--data", &data, "--out", scores.to_str().unwrap()]);
+    let (ok, _, err) = mlet(&[
+        "score",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        &data,
+        "--out",
+        scores.to_str().unwrap(),
+    ]);
     assert!(ok, "{err}");
     assert_eq!(std::fs::read_to_string(&scores).unwrap(), out);
 
@@ -70,5 +121,8 @@ fn a_malformed_line_is_reported_not_panicked() {
     std::fs::write(&tsv, "1\t2\t3\n").unwrap();
     let (ok, _, err) = mlet(&["train", "--data", &format!("criteo:{}", tsv.display())]);
     assert!(!ok);
-    assert!(err.contains("line 1") && err.contains("found 3") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("line 1") && err.contains("found 3") && !err.contains("panicked"),
+        "{err}"
+    );
 }

@@ -12,17 +12,35 @@ use mlet_trainer::optim::OptimizerKind;
 use mlet_trainer::score::score_file;
 use mlet_trainer::train::{train, TrainSettings, Validation};
 
-const CRITEO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/criteo/criteo_kaggle_train_head10k.tsv");
-const AVAZU_TRAIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/avazu/avazu_train_head_part1_8999rows.csv");
-const AVAZU_VAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/avazu/avazu_train_head_part2_1000rows.csv");
-const LABELED: ReadOptions = ReadOptions { skip_bad_lines: false, require_labels: true };
+const CRITEO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/criteo/criteo_kaggle_train_head10k.tsv"
+);
+const AVAZU_TRAIN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/avazu/avazu_train_head_part1_8999rows.csv"
+);
+const AVAZU_VAL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/avazu/avazu_train_head_part2_1000rows.csv"
+);
+const LABELED: ReadOptions = ReadOptions {
+    skip_bad_lines: false,
+    require_labels: true,
+};
 
 fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("mlet-e2e-{}-{name}", std::process::id()))
 }
 
 /// Small MLPs and row-wise Adagrad: what 8,000 rows support without overfitting in one epoch.
-fn small(data: DataSpec, validation: Validation, dim: usize, lr: f64, batch: usize) -> TrainSettings {
+fn small(
+    data: DataSpec,
+    validation: Validation,
+    dim: usize,
+    lr: f64,
+    batch: usize,
+) -> TrainSettings {
     let mut s = TrainSettings::new(data);
     s.validation = validation;
     s.dim = dim;
@@ -42,17 +60,32 @@ fn criteo_first_8000_rows_predict_the_last_2000_and_the_runtime_agrees() {
     let (val_spec, val_rows) = report.plan.validation.clone().unwrap();
     assert_eq!(val_rows, 8000..10_000);
     let val = report.validation.unwrap();
-    println!("criteo validation AUC {:.5} logloss {:.5}", val.auc, val.logloss);
+    println!(
+        "criteo validation AUC {:.5} logloss {:.5}",
+        val.auc, val.logloss
+    );
     assert!(val.auc >= 0.72, "AUC {}", val.auc);
 
     // The exported f32 file, scored by the runtime, gives the trainer's AUC.
     let path = temp("criteo.mlet");
-    export(&report.model, EmbeddingDtype::F32, Int8Scale::Row, &[], &path).unwrap();
+    export(
+        &report.model,
+        EmbeddingDtype::F32,
+        Int8Scale::Row,
+        &[],
+        &path,
+    )
+    .unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let (p, y) = score_file(&bytes, &val_spec, val_rows.clone(), LABELED).unwrap();
     let runtime = Metrics::compute(&p, &y);
     assert_eq!(runtime.rows, 2000);
-    assert!((runtime.auc - val.auc).abs() < 1e-4, "runtime AUC {} vs trainer {}", runtime.auc, val.auc);
+    assert!(
+        (runtime.auc - val.auc).abs() < 1e-4,
+        "runtime AUC {} vs trainer {}",
+        runtime.auc,
+        val.auc
+    );
     assert!((runtime.logloss - val.logloss).abs() < 1e-4);
 
     // Quantized files stay close.
@@ -67,17 +100,30 @@ fn criteo_first_8000_rows_predict_the_last_2000_and_the_runtime_agrees() {
         assert_eq!(sizes.tables + sizes.mlp + sizes.header, sizes.total);
         let (p, y) = score_file(&bytes, &val_spec, val_rows.clone(), LABELED).unwrap();
         let auc = Metrics::compute(&p, &y).auc;
-        assert!((auc - val.auc).abs() < slack, "{dtype:?} {scale}: AUC {auc} vs {}", val.auc);
+        assert!(
+            (auc - val.auc).abs() < slack,
+            "{dtype:?} {scale}: AUC {auc} vs {}",
+            val.auc
+        );
     }
 }
 
 #[test]
 fn avazu_part1_predicts_part2() {
     let data = DataSpec::Avazu(AVAZU_TRAIN.into());
-    let settings = small(data, Validation::Data(DataSpec::Avazu(AVAZU_VAL.into())), 8, 0.05, 64);
+    let settings = small(
+        data,
+        Validation::Data(DataSpec::Avazu(AVAZU_VAL.into())),
+        8,
+        0.05,
+        64,
+    );
     let report = train(&settings, &AtomicBool::new(false)).unwrap();
     let val = report.validation.unwrap();
-    println!("avazu validation AUC {:.5} logloss {:.5}", val.auc, val.logloss);
+    println!(
+        "avazu validation AUC {:.5} logloss {:.5}",
+        val.auc, val.logloss
+    );
     assert_eq!(val.rows, 1000);
     assert!(val.auc >= 0.73, "AUC {}", val.auc);
 }
@@ -95,11 +141,22 @@ fn mlet_collapse_keeps_the_outputs() {
     assert!(gap < 1e-5, "collapse moved a probability by {gap}");
     // The collapsed export scores like the trained two-layer model.
     let path = temp("mlet.mlet");
-    export(&report.model, EmbeddingDtype::F32, Int8Scale::Row, &[("mlet_k".into(), "32".into())], &path).unwrap();
+    export(
+        &report.model,
+        EmbeddingDtype::F32,
+        Int8Scale::Row,
+        &[("mlet_k".into(), "32".into())],
+        &path,
+    )
+    .unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let (p, _) = score_file(&bytes, &spec, rows.clone(), LABELED).unwrap();
     let (q, _) = mlet_trainer::train::predict_all(&report.model, &spec, rows, LABELED).unwrap();
-    let worst = p.iter().zip(&q).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let worst = p
+        .iter()
+        .zip(&q)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
     assert!(worst < 1e-5, "runtime vs two-layer trainer: {worst}");
     let file = mlet_formats::ModelFile::parse(&bytes).unwrap();
     assert_eq!(file.metadata("mlet_k"), Some("32"));

@@ -9,7 +9,11 @@ use mlet_trainer::optim::OptimizerKind;
 use mlet_trainer::train::{train, TrainReport, TrainSettings, Validation};
 
 fn settings(mlet_k: usize, optimizer: OptimizerKind, checkpoint: PathBuf) -> TrainSettings {
-    let mut s = TrainSettings::new(DataSpec::Synthetic { rows: 1200, seed: 3, rank: 4 });
+    let mut s = TrainSettings::new(DataSpec::Synthetic {
+        rows: 1200,
+        seed: 3,
+        rank: 4,
+    });
     s.validation = Validation::Fraction(0.25);
     s.dim = 4;
     s.mlet_k = mlet_k;
@@ -18,7 +22,11 @@ fn settings(mlet_k: usize, optimizer: OptimizerKind, checkpoint: PathBuf) -> Tra
     s.rows = 500;
     s.batch = 64;
     s.epochs = 2;
-    s.lr = if optimizer == OptimizerKind::Sgd { 0.1 } else { 0.02 };
+    s.lr = if optimizer == OptimizerKind::Sgd {
+        0.1
+    } else {
+        0.02
+    };
     s.optimizer = optimizer;
     s.eval_every = 5;
     s.checkpoint = Some(checkpoint);
@@ -48,7 +56,11 @@ fn check(mlet_k: usize, optimizer: OptimizerKind) {
     let mut resumed_settings = settings(mlet_k, optimizer, path.with_extension("after"));
     resumed_settings.resume = Some(path.clone());
     let resumed = train(&resumed_settings, &never).unwrap();
-    assert_eq!(resumed.samples, 12 * 64 + 4, "the resumed run trains only the remaining steps");
+    assert_eq!(
+        resumed.samples,
+        12 * 64 + 4,
+        "the resumed run trains only the remaining steps"
+    );
     assert_eq!(weights(&whole), weights(&resumed));
     assert_eq!(whole.validation, resumed.validation);
     assert_eq!(whole.best_step, resumed.best_step);
@@ -57,7 +69,10 @@ fn check(mlet_k: usize, optimizer: OptimizerKind) {
     // the same run.
     let stop = AtomicBool::new(true);
     let stopped = train(&settings(mlet_k, optimizer, path.clone()), &stop).unwrap();
-    assert_eq!((stopped.steps, stopped.interrupted.as_ref()), (1, Some(&path)));
+    assert_eq!(
+        (stopped.steps, stopped.interrupted.as_ref()),
+        (1, Some(&path))
+    );
     stop.store(false, Ordering::SeqCst);
     let mut again = settings(mlet_k, optimizer, path.with_extension("again"));
     again.resume = Some(path.clone());
@@ -68,7 +83,9 @@ fn check(mlet_k: usize, optimizer: OptimizerKind) {
     let mut other = settings(mlet_k, optimizer, path.with_extension("other"));
     other.lr *= 2.0;
     other.resume = Some(path);
-    let e = train(&other, &never).err().expect("a changed lr must be refused");
+    let e = train(&other, &never)
+        .err()
+        .expect("a changed lr must be refused");
     assert!(format!("{e:#}").contains("setting `lr`"), "{e:#}");
 }
 

@@ -25,7 +25,9 @@ fn batch(seed: u64) -> Batch {
     let mut rng = Rng::new(seed);
     let rows = 16;
     Batch {
-        dense: (0..rows * 3).map(|_| (rng.unit() * 20.0).floor() as f32).collect(),
+        dense: (0..rows * 3)
+            .map(|_| (rng.unit() * 20.0).floor() as f32)
+            .collect(),
         ids: (0..rows * 3).map(|_| (rng.next_u64() % 9) as u32).collect(),
         labels: (0..rows).map(|_| (rng.next_u64() % 2) as f32).collect(),
         next_row: 0,
@@ -34,13 +36,25 @@ fn batch(seed: u64) -> Batch {
 
 /// The reference: tables as `Var`s, dense gradients, updates written out in full.
 fn dense_reference(model: &Dlrm, kind: OptimizerKind, lr: f64, batches: &[Batch]) -> Vec<Tensor> {
-    let tables: Vec<Var> = model.tables.iter().map(|t| Var::from_tensor(&t.rows).unwrap()).collect();
+    let tables: Vec<Var> = model
+        .tables
+        .iter()
+        .map(|t| Var::from_tensor(&t.rows).unwrap())
+        .collect();
     let params = model.dense_params();
-    let mut dense_acc: Vec<Tensor> = params.iter().map(|p| p.as_tensor().zeros_like().unwrap()).collect();
-    let mut row_acc: Vec<Tensor> =
-        tables.iter().map(|t| Tensor::zeros((t.dim(0).unwrap(), 1), DType::F32, &Device::Cpu).unwrap()).collect();
+    let mut dense_acc: Vec<Tensor> = params
+        .iter()
+        .map(|p| p.as_tensor().zeros_like().unwrap())
+        .collect();
+    let mut row_acc: Vec<Tensor> = tables
+        .iter()
+        .map(|t| Tensor::zeros((t.dim(0).unwrap(), 1), DType::F32, &Device::Cpu).unwrap())
+        .collect();
     let adagrad = |g: &Tensor, acc: &Tensor| -> Tensor {
-        (g * lr).unwrap().broadcast_div(&acc.sqrt().unwrap().affine(1.0, ADAGRAD_EPS).unwrap()).unwrap()
+        (g * lr)
+            .unwrap()
+            .broadcast_div(&acc.sqrt().unwrap().affine(1.0, ADAGRAD_EPS).unwrap())
+            .unwrap()
     };
     for b in batches {
         let dense = model.dense_input(&b.dense, b.len()).unwrap();
@@ -51,7 +65,9 @@ fn dense_reference(model: &Dlrm, kind: OptimizerKind, lr: f64, batches: &[Batch]
             .enumerate()
             .map(|(t, ids)| {
                 let ids = Tensor::from_vec(ids, b.len(), &Device::Cpu).unwrap();
-                model.project(t, &tables[t].as_tensor().index_select(&ids, 0).unwrap()).unwrap()
+                model
+                    .project(t, &tables[t].as_tensor().index_select(&ids, 0).unwrap())
+                    .unwrap()
             })
             .collect();
         let loss = bce_with_logits(&model.forward(&dense, &embeddings).unwrap(), &labels).unwrap();
@@ -79,7 +95,10 @@ fn dense_reference(model: &Dlrm, kind: OptimizerKind, lr: f64, batches: &[Batch]
             table.set(&(table.as_tensor() - update).unwrap()).unwrap();
         }
     }
-    let mut out: Vec<Tensor> = params.iter().map(|p| p.as_tensor().copy().unwrap()).collect();
+    let mut out: Vec<Tensor> = params
+        .iter()
+        .map(|p| p.as_tensor().copy().unwrap())
+        .collect();
     out.extend(tables.iter().map(|t| t.as_tensor().copy().unwrap()));
     out
 }
@@ -90,12 +109,20 @@ fn check(mlet_k: usize, kind: OptimizerKind, lr: f64) {
     let expected = dense_reference(&reference_model, kind, lr, &batches);
 
     let model = Dlrm::new(spec(mlet_k), 42, &Device::Cpu).unwrap();
-    let before: Vec<Vec<f32>> = model.tables.iter().map(|t| t.rows.flatten_all().unwrap().to_vec1().unwrap()).collect();
+    let before: Vec<Vec<f32>> = model
+        .tables
+        .iter()
+        .map(|t| t.rows.flatten_all().unwrap().to_vec1().unwrap())
+        .collect();
     let mut optimizer = Optimizer::new(kind, lr, &model).unwrap();
     for b in &batches {
         train_step(&model, &mut optimizer, b).unwrap();
     }
-    let mut got: Vec<Tensor> = model.dense_params().iter().map(|p| p.as_tensor().clone()).collect();
+    let mut got: Vec<Tensor> = model
+        .dense_params()
+        .iter()
+        .map(|p| p.as_tensor().clone())
+        .collect();
     got.extend(model.tables.iter().map(|t| t.rows.clone()));
 
     assert_eq!(got.len(), expected.len());
@@ -104,7 +131,10 @@ fn check(mlet_k: usize, kind: OptimizerKind, lr: f64) {
         let g: Vec<f32> = g.flatten_all().unwrap().to_vec1().unwrap();
         let e: Vec<f32> = e.flatten_all().unwrap().to_vec1().unwrap();
         for (a, b) in g.iter().zip(&e) {
-            assert!((a - b).abs() <= 1e-6 + 1e-5 * b.abs(), "tensor {i}: sparse {a} vs dense {b} ({kind}, k={mlet_k})");
+            assert!(
+                (a - b).abs() <= 1e-6 + 1e-5 * b.abs(),
+                "tensor {i}: sparse {a} vs dense {b} ({kind}, k={mlet_k})"
+            );
         }
     }
     // The update really moved the touched table rows (the test would be empty otherwise).
@@ -139,7 +169,12 @@ fn adagrad_mlet() {
 #[test]
 fn untouched_rows_do_not_move() {
     let model = Dlrm::new(spec(0), 1, &Device::Cpu).unwrap();
-    let before: Vec<f32> = model.tables[2].rows.flatten_all().unwrap().to_vec1().unwrap();
+    let before: Vec<f32> = model.tables[2]
+        .rows
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     let mut optimizer = Optimizer::new(OptimizerKind::Adagrad, 0.1, &model).unwrap();
     let mut b = batch(9);
     for (i, id) in b.ids.iter_mut().enumerate() {
@@ -148,7 +183,12 @@ fn untouched_rows_do_not_move() {
         }
     }
     train_step(&model, &mut optimizer, &b).unwrap();
-    let after: Vec<f32> = model.tables[2].rows.flatten_all().unwrap().to_vec1().unwrap();
+    let after: Vec<f32> = model.tables[2]
+        .rows
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     for row in 0..11 {
         let same = before[row * 4..row * 4 + 4] == after[row * 4..row * 4 + 4];
         assert_eq!(same, row != 4, "row {row}");

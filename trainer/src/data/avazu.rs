@@ -8,13 +8,31 @@ use anyhow::{bail, Result};
 use mlet_formats::ids::fnv1a32;
 
 use super::lines::Lines;
-use super::{parse_label, shown, Batch, BadLine, FieldError, ReadOptions, Source};
+use super::{parse_label, shown, BadLine, Batch, FieldError, ReadOptions, Source};
 
 /// The categorical columns, in table order.
 pub const CATEGORICAL: [&str; 21] = [
-    "C1", "banner_pos", "site_id", "site_domain", "site_category", "app_id", "app_domain",
-    "app_category", "device_id", "device_ip", "device_model", "device_type", "device_conn_type",
-    "C14", "C15", "C16", "C17", "C18", "C19", "C20", "C21",
+    "C1",
+    "banner_pos",
+    "site_id",
+    "site_domain",
+    "site_category",
+    "app_id",
+    "app_domain",
+    "app_category",
+    "device_id",
+    "device_ip",
+    "device_model",
+    "device_type",
+    "device_conn_type",
+    "C14",
+    "C15",
+    "C16",
+    "C17",
+    "C18",
+    "C19",
+    "C20",
+    "C21",
 ];
 
 /// Reads an Avazu CSV file row by row.
@@ -34,22 +52,43 @@ impl AvazuSource {
     /// Opens `path` and reads its header.
     pub fn open(path: &Path, options: ReadOptions) -> Result<AvazuSource> {
         let mut lines = Lines::open(path)?;
-        let bad = |problem: String| BadLine { file: path.to_path_buf(), line: 1, column: None, problem };
-        let Some(first) = lines.next_line()? else {
-            bail!(bad("the file is empty; expected a header line (id,click,hour,C1,...)".into()));
+        let bad = |problem: String| BadLine {
+            file: path.to_path_buf(),
+            line: 1,
+            column: None,
+            problem,
         };
-        let header: Vec<String> = String::from_utf8_lossy(first).split(',').map(str::to_string).collect();
+        let Some(first) = lines.next_line()? else {
+            bail!(bad(
+                "the file is empty; expected a header line (id,click,hour,C1,...)".into()
+            ));
+        };
+        let header: Vec<String> = String::from_utf8_lossy(first)
+            .split(',')
+            .map(str::to_string)
+            .collect();
         let find = |name: &str| header.iter().position(|h| h == name);
         let click = find("click");
         if click.is_none() && options.require_labels {
-            bail!(bad("the header has no `click` column; training and evaluation need labels".into()));
+            bail!(bad(
+                "the header has no `click` column; training and evaluation need labels".into()
+            ));
         }
         let hour = find("hour").ok_or_else(|| bad("the header has no `hour` column".into()))?;
         let mut categorical = [0usize; 21];
         for (slot, name) in categorical.iter_mut().zip(CATEGORICAL) {
             *slot = find(name).ok_or_else(|| bad(format!("the header has no `{name}` column")))?;
         }
-        Ok(AvazuSource { lines, options, header, click, hour, categorical, position: 0, bad_lines: 0 })
+        Ok(AvazuSource {
+            lines,
+            options,
+            header,
+            click,
+            hour,
+            categorical,
+            position: 0,
+            bad_lines: 0,
+        })
     }
 
     /// Parses one line onto `batch`; on error nothing is added.
@@ -58,27 +97,41 @@ impl AvazuSource {
         if fields.len() != self.header.len() {
             return Err(FieldError {
                 field: None,
-                problem: format!("expected {} comma-separated fields like the header, found {}", self.header.len(), fields.len()),
+                problem: format!(
+                    "expected {} comma-separated fields like the header, found {}",
+                    self.header.len(),
+                    fields.len()
+                ),
             });
         }
         let label = match self.click {
-            Some(i) => parse_label(fields[i]).map_err(|problem| FieldError { field: Some(i), problem })?,
+            Some(i) => parse_label(fields[i]).map_err(|problem| FieldError {
+                field: Some(i),
+                problem,
+            })?,
             None => f32::NAN,
         };
         let hour = fields[self.hour];
         let hour_of_day = match hour {
-            [_, _, _, _, _, _, h1, h0] if hour.iter().all(u8::is_ascii_digit) && (h1 - b'0') * 10 + (h0 - b'0') < 24 => {
+            [_, _, _, _, _, _, h1, h0]
+                if hour.iter().all(u8::is_ascii_digit) && (h1 - b'0') * 10 + (h0 - b'0') < 24 =>
+            {
                 f32::from((h1 - b'0') * 10 + (h0 - b'0'))
             }
             _ => {
                 return Err(FieldError {
                     field: Some(self.hour),
-                    problem: format!("{} is not an hour YYMMDDHH (8 digits, HH < 24)", shown(hour)),
+                    problem: format!(
+                        "{} is not an hour YYMMDDHH (8 digits, HH < 24)",
+                        shown(hour)
+                    ),
                 })
             }
         };
         batch.dense.push(hour_of_day);
-        batch.ids.extend(self.categorical.iter().map(|&i| fnv1a32(fields[i])));
+        batch
+            .ids
+            .extend(self.categorical.iter().map(|&i| fnv1a32(fields[i])));
         batch.labels.push(label);
         Ok(())
     }

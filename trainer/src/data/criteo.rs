@@ -9,7 +9,7 @@ use anyhow::Result;
 use mlet_formats::ids::criteo_id;
 
 use super::lines::Lines;
-use super::{parse_label, shown, Batch, BadLine, FieldError, ReadOptions, Source};
+use super::{parse_label, shown, BadLine, Batch, FieldError, ReadOptions, Source};
 
 /// Dense columns.
 const DENSE: usize = 13;
@@ -29,7 +29,13 @@ pub struct CriteoSource {
 impl CriteoSource {
     /// Opens `path`.
     pub fn open(path: &Path, options: ReadOptions) -> Result<CriteoSource> {
-        Ok(CriteoSource { lines: Lines::open(path)?, options, labeled: None, position: 0, bad_lines: 0 })
+        Ok(CriteoSource {
+            lines: Lines::open(path)?,
+            options,
+            labeled: None,
+            position: 0,
+            bad_lines: 0,
+        })
     }
 
     /// Parses one line onto `batch`; on error nothing is added.
@@ -42,7 +48,9 @@ impl CriteoSource {
             (None, n) => {
                 return Err(FieldError {
                     field: None,
-                    problem: format!("expected 40 tab-separated fields (39 without a label), found {n}"),
+                    problem: format!(
+                        "expected 40 tab-separated fields (39 without a label), found {n}"
+                    ),
                 })
             }
         };
@@ -66,14 +74,21 @@ impl CriteoSource {
         let mut dense = [0f32; DENSE];
         let mut ids = [0u32; TABLES];
         for (i, token) in line.split(|&b| b == b'\t').enumerate() {
-            let err = |problem: String| FieldError { field: Some(i), problem };
+            let err = |problem: String| FieldError {
+                field: Some(i),
+                problem,
+            };
             if labeled && i == 0 {
                 label = parse_label(token).map_err(err)?;
             } else if i < first + DENSE {
                 dense[i - first] = parse_int(token).map_err(err)?;
             } else {
-                ids[i - first - DENSE] = criteo_id(token)
-                    .map_err(|_| err(format!("{} is neither empty nor 8 hex digits", shown(token))))?;
+                ids[i - first - DENSE] = criteo_id(token).map_err(|_| {
+                    err(format!(
+                        "{} is neither empty nor 8 hex digits",
+                        shown(token)
+                    ))
+                })?;
             }
         }
         batch.dense.extend_from_slice(&dense);

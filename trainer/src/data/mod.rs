@@ -82,9 +82,11 @@ impl FromStr for DataSpec {
     type Err = anyhow::Error;
 
     fn from_str(s: &str) -> Result<DataSpec> {
-        let (kind, rest) = s
-            .split_once(':')
-            .with_context(|| format!("data spec `{s}`: expected criteo:PATH, avazu:PATH or synthetic:N[:SEED[:RANK]]"))?;
+        let (kind, rest) = s.split_once(':').with_context(|| {
+            format!(
+                "data spec `{s}`: expected criteo:PATH, avazu:PATH or synthetic:N[:SEED[:RANK]]"
+            )
+        })?;
         match kind {
             "criteo" if !rest.is_empty() => Ok(DataSpec::Criteo(rest.into())),
             "avazu" if !rest.is_empty() => Ok(DataSpec::Avazu(rest.into())),
@@ -96,7 +98,11 @@ impl FromStr for DataSpec {
                 let number = |i: usize, what: &str| -> Result<Option<u64>> {
                     parts
                         .get(i)
-                        .map(|p| p.parse::<u64>().with_context(|| format!("data spec `{s}`: {what} `{p}` is not a whole number")))
+                        .map(|p| {
+                            p.parse::<u64>().with_context(|| {
+                                format!("data spec `{s}`: {what} `{p}` is not a whole number")
+                            })
+                        })
                         .transpose()
                 };
                 let rows = number(0, "N")?.unwrap_or(0);
@@ -107,7 +113,9 @@ impl FromStr for DataSpec {
                 }
                 Ok(DataSpec::Synthetic { rows, seed, rank })
             }
-            _ => bail!("data spec `{s}`: expected criteo:PATH, avazu:PATH or synthetic:N[:SEED[:RANK]]"),
+            _ => bail!(
+                "data spec `{s}`: expected criteo:PATH, avazu:PATH or synthetic:N[:SEED[:RANK]]"
+            ),
         }
     }
 }
@@ -126,8 +134,14 @@ impl DataSpec {
     /// The schema every row of this source has.
     pub fn schema(&self) -> Schema {
         match self {
-            DataSpec::Criteo(_) | DataSpec::Synthetic { .. } => Schema { num_dense: 13, num_tables: 26 },
-            DataSpec::Avazu(_) => Schema { num_dense: 1, num_tables: avazu::CATEGORICAL.len() },
+            DataSpec::Criteo(_) | DataSpec::Synthetic { .. } => Schema {
+                num_dense: 13,
+                num_tables: 26,
+            },
+            DataSpec::Avazu(_) => Schema {
+                num_dense: 1,
+                num_tables: avazu::CATEGORICAL.len(),
+            },
         }
     }
 
@@ -247,7 +261,12 @@ const BATCHES_AHEAD: usize = 8;
 impl BatchStream {
     /// Opens `spec` and starts a thread that reads rows `rows.start..rows.end` (or to the end of
     /// the input) in batches of `batch_size`; the last batch may be shorter.
-    pub fn spawn(spec: &DataSpec, options: ReadOptions, rows: Range<u64>, batch_size: usize) -> Result<BatchStream> {
+    pub fn spawn(
+        spec: &DataSpec,
+        options: ReadOptions,
+        rows: Range<u64>,
+        batch_size: usize,
+    ) -> Result<BatchStream> {
         let mut source = spec.open(options)?;
         let (sender, receiver) = sync_channel(BATCHES_AHEAD);
         thread::Builder::new()
@@ -272,13 +291,19 @@ impl BatchStream {
                     }
                 })();
                 let last = match result {
-                    Ok(()) => Message::Done { bad_lines: source.bad_lines() },
+                    Ok(()) => Message::Done {
+                        bad_lines: source.bad_lines(),
+                    },
                     Err(e) => Message::Failed(e),
                 };
                 let _ = sender.send(last);
             })
             .context("cannot start the reader thread")?;
-        Ok(BatchStream { receiver, bad_lines: 0, finished: false })
+        Ok(BatchStream {
+            receiver,
+            bad_lines: 0,
+            finished: false,
+        })
     }
 
     /// The next batch, `None` after the last one, or the reader's error.
@@ -313,13 +338,29 @@ mod tests {
 
     #[test]
     fn specs_parse_and_print() {
-        assert_eq!("criteo:a/b.tsv".parse::<DataSpec>().unwrap(), DataSpec::Criteo("a/b.tsv".into()));
+        assert_eq!(
+            "criteo:a/b.tsv".parse::<DataSpec>().unwrap(),
+            DataSpec::Criteo("a/b.tsv".into())
+        );
         assert_eq!(
             "synthetic:100:7".parse::<DataSpec>().unwrap(),
-            DataSpec::Synthetic { rows: 100, seed: 7, rank: DEFAULT_SYNTHETIC_RANK }
+            DataSpec::Synthetic {
+                rows: 100,
+                seed: 7,
+                rank: DEFAULT_SYNTHETIC_RANK
+            }
         );
-        assert_eq!("synthetic:5:1:3".parse::<DataSpec>().unwrap().to_string(), "synthetic:5:1:3");
-        for bad in ["criteo:", "foo:x", "synthetic:x", "synthetic:1:2:0", "nocolon"] {
+        assert_eq!(
+            "synthetic:5:1:3".parse::<DataSpec>().unwrap().to_string(),
+            "synthetic:5:1:3"
+        );
+        for bad in [
+            "criteo:",
+            "foo:x",
+            "synthetic:x",
+            "synthetic:1:2:0",
+            "nocolon",
+        ] {
             assert!(bad.parse::<DataSpec>().is_err(), "{bad}");
         }
     }

@@ -83,7 +83,16 @@ impl World {
         let dense_latent = (0..DENSE * rank)
             .map(|_| rng.normal() * latent_std / (DENSE as f64).sqrt())
             .collect();
-        let mut world = World { rank, vocab, mu, sigma, dense_weight, dense_latent, latent_std, offset: 0.0 };
+        let mut world = World {
+            rank,
+            vocab,
+            mu,
+            sigma,
+            dense_weight,
+            dense_latent,
+            latent_std,
+            offset: 0.0,
+        };
         world.offset = world.calibrate();
         world
     }
@@ -95,7 +104,9 @@ impl World {
         let logits: Vec<f64> = (0..4096)
             .map(|i| self.sample(&mut Rng::new(hash(&[WORLD_SEED, i])), &mut dense, &mut ids))
             .collect();
-        let mean_p = |offset: f64| logits.iter().map(|l| sigmoid(l + offset)).sum::<f64>() / logits.len() as f64;
+        let mean_p = |offset: f64| {
+            logits.iter().map(|l| sigmoid(l + offset)).sum::<f64>() / logits.len() as f64
+        };
         let (mut low, mut high) = (-20.0, 20.0);
         for _ in 0..60 {
             let mid = 0.5 * (low + high);
@@ -118,7 +129,9 @@ impl World {
     fn latent(&self, t: usize, j: u64, sum: &mut [f64], with_vector: bool) -> (f64, f64) {
         let base = hash(&[WORLD_SEED, 2, t as u64, j]);
         let approx_normal = |bits: u64| {
-            let u = (0..4).map(|q| ((bits >> (16 * q)) & 0xffff) as f64 / 65536.0).sum::<f64>();
+            let u = (0..4)
+                .map(|q| ((bits >> (16 * q)) & 0xffff) as f64 / 65536.0)
+                .sum::<f64>();
             (u - 2.0) * 3f64.sqrt()
         };
         let mut norm = 0.0;
@@ -135,19 +148,19 @@ impl World {
     fn sample(&self, rng: &mut Rng, dense: &mut [f32; DENSE], ids: &mut [u32; TABLES]) -> f64 {
         let mut sum = vec![0.0; self.rank];
         let mut logit = 0.0;
-        for i in 0..DENSE {
+        for (i, value) in dense.iter_mut().enumerate() {
             let y = (self.mu[i] + self.sigma[i] * rng.normal()).min(16.0);
-            dense[i] = y.exp().floor() as f32;
-            let standardised = ((dense[i] as f64).ln_1p() - self.mu[i]) / self.sigma[i];
+            *value = y.exp().floor() as f32;
+            let standardised = ((*value as f64).ln_1p() - self.mu[i]) / self.sigma[i];
             logit += self.dense_weight[i] * standardised;
             for (c, s) in sum.iter_mut().enumerate() {
                 *s += self.dense_latent[i * self.rank + c] * standardised;
             }
         }
         let mut norms: f64 = sum.iter().map(|v| v * v).sum();
-        for t in 0..TABLES {
+        for (t, id) in ids.iter_mut().enumerate() {
             let j = zipf(rng.unit(), self.vocab[t]);
-            ids[t] = Self::raw_id(t, j);
+            *id = Self::raw_id(t, j);
             let (norm, bias) = self.latent(t, j, &mut sum, has_latent(t));
             norms += norm;
             logit += bias;
@@ -157,7 +170,13 @@ impl World {
     }
 
     /// Row `index` of the stream `seed`: fills `dense` and `ids`, returns the label.
-    pub fn row(&self, seed: u64, index: u64, dense: &mut [f32; DENSE], ids: &mut [u32; TABLES]) -> f32 {
+    pub fn row(
+        &self,
+        seed: u64,
+        index: u64,
+        dense: &mut [f32; DENSE],
+        ids: &mut [u32; TABLES],
+    ) -> f32 {
         let mut rng = Rng::new(hash(&[seed, index]));
         let logit = self.sample(&mut rng, dense, ids) + self.offset;
         if rng.unit() < sigmoid(logit) {
@@ -171,7 +190,7 @@ impl World {
 /// Whether table `t` takes part in the pairwise term (every third table, 0, 3, .., 24, so that
 /// vocabularies of every size do); the others add only their bias.
 fn has_latent(t: usize) -> bool {
-    t % 3 == 0
+    t.is_multiple_of(3)
 }
 
 fn sigmoid(x: f64) -> f64 {
@@ -196,7 +215,12 @@ pub struct SyntheticSource {
 impl SyntheticSource {
     /// `rows` rows of stream `seed` over the world of rank `rank`.
     pub fn new(rows: u64, seed: u64, rank: usize) -> SyntheticSource {
-        SyntheticSource { world: World::new(rank), rows, seed, position: 0 }
+        SyntheticSource {
+            world: World::new(rank),
+            rows,
+            seed,
+            position: 0,
+        }
     }
 }
 
@@ -207,7 +231,9 @@ impl Source for SyntheticSource {
         }
         let mut dense = [0f32; DENSE];
         let mut ids = [0u32; TABLES];
-        let label = self.world.row(self.seed, self.position, &mut dense, &mut ids);
+        let label = self
+            .world
+            .row(self.seed, self.position, &mut dense, &mut ids);
         batch.dense.extend_from_slice(&dense);
         batch.ids.extend_from_slice(&ids);
         batch.labels.push(label);
@@ -261,7 +287,10 @@ mod tests {
         assert!(draws.iter().all(|&j| j < 1000));
         let zeros = draws.iter().filter(|&&j| j == 0).count();
         let tail = draws.iter().filter(|&&j| j >= 500).count();
-        assert!(zeros > tail, "value 0 drawn {zeros} times, upper half {tail}");
+        assert!(
+            zeros > tail,
+            "value 0 drawn {zeros} times, upper half {tail}"
+        );
         assert_eq!(zipf(0.0, 1), 0);
         assert_eq!(zipf(0.999_999, 1), 0);
     }
@@ -285,7 +314,11 @@ mod tests {
             let (mut dense, mut ids) = ([0f32; DENSE], [0u32; TABLES]);
             let logit = world.sample(&mut rng, &mut dense, &mut ids) + world.offset;
             scores.push(logit as f32);
-            labels.push(if rng.unit() < sigmoid(logit) { 1.0 } else { 0.0 });
+            labels.push(if rng.unit() < sigmoid(logit) {
+                1.0
+            } else {
+                0.0
+            });
         }
         let oracle = crate::metrics::auc(&scores, &labels);
         assert!(oracle > 0.85, "the hidden model's own AUC is {oracle}");
