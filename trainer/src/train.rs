@@ -155,7 +155,7 @@ impl TrainSettings {
 /// The rows of each split and the size of each table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
-    /// Training rows of `settings.data`.
+    /// Training rows of `settings.data` (`start..u64::MAX`: to the end of the input).
     pub train: Range<u64>,
     /// Validation source and its rows.
     pub validation: Option<(DataSpec, Range<u64>)>,
@@ -165,14 +165,15 @@ pub struct Plan {
     pub train_examples: u64,
 }
 
-/// Splits the data and sizes the tables (one parsing pass over the training rows).
+/// Splits the data and sizes the tables. This reads the training rows once before training
+/// (parsing only; memory is bounded by `settings.rows` ids per table), and `--val-fraction`
+/// first counts the lines of the file (a byte scan).
 pub fn plan(settings: &TrainSettings) -> Result<Plan> {
     ensure!(settings.batch > 0, "--batch must be at least 1");
     ensure!(settings.rows > 0, "--rows must be at least 1");
     ensure!(settings.dim > 0, "--dim must be at least 1");
-    let total = settings.data.count_rows()?;
     let (train, validation) = match &settings.validation {
-        Validation::None => (0..total, None),
+        Validation::None => (0..u64::MAX, None),
         Validation::Data(spec) => {
             ensure!(
                 spec.schema() == settings.data.schema(),
@@ -180,9 +181,10 @@ pub fn plan(settings: &TrainSettings) -> Result<Plan> {
                 spec.schema(),
                 settings.data.schema()
             );
-            (0..total, Some((spec.clone(), 0..u64::MAX)))
+            (0..u64::MAX, Some((spec.clone(), 0..u64::MAX)))
         }
         Validation::Fraction(f) => {
+            let total = settings.data.count_rows()?;
             ensure!(
                 *f > 0.0 && *f < 1.0,
                 "--val-fraction must be between 0 and 1, got {f}"
