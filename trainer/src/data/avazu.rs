@@ -44,6 +44,8 @@ pub struct AvazuSource {
     hour: usize,
     /// Field index of each categorical column, in table order.
     categorical: [usize; 21],
+    /// The line being parsed (reused).
+    line: Vec<u8>,
     position: u64,
     bad_lines: u64,
 }
@@ -58,12 +60,13 @@ impl AvazuSource {
             column: None,
             problem,
         };
-        let Some(first) = lines.next_line()? else {
+        let mut first = Vec::new();
+        if !lines.next_line(&mut first)? {
             bail!(bad(
                 "the file is empty; expected a header line (id,click,hour,C1,...)".into()
             ));
-        };
-        let header: Vec<String> = String::from_utf8_lossy(first)
+        }
+        let header: Vec<String> = String::from_utf8_lossy(&first)
             .split(',')
             .map(str::to_string)
             .collect();
@@ -86,6 +89,7 @@ impl AvazuSource {
             click,
             hour,
             categorical,
+            line: Vec::new(),
             position: 0,
             bad_lines: 0,
         })
@@ -140,12 +144,14 @@ impl AvazuSource {
 impl Source for AvazuSource {
     fn next_row(&mut self, batch: &mut Batch) -> Result<bool> {
         loop {
-            let Some(line) = self.lines.next_line()? else {
+            let mut line = std::mem::take(&mut self.line);
+            if !self.lines.next_line(&mut line)? {
                 return Ok(false);
-            };
-            let line = line.to_vec();
+            }
             self.position += 1;
-            match self.parse(&line, batch) {
+            let parsed = self.parse(&line, batch);
+            self.line = line;
+            match parsed {
                 Ok(()) => return Ok(true),
                 Err(e) => {
                     if self.options.skip_bad_lines {
@@ -166,7 +172,7 @@ impl Source for AvazuSource {
 
     fn skip_rows(&mut self, n: u64) -> Result<()> {
         for _ in 0..n {
-            if self.lines.next_line()?.is_none() {
+            if !self.lines.next_line(&mut self.line)? {
                 break;
             }
             self.position += 1;

@@ -22,6 +22,8 @@ pub struct CriteoSource {
     options: ReadOptions,
     /// Whether rows carry a label; fixed by the first row read.
     labeled: Option<bool>,
+    /// The line being parsed (reused).
+    line: Vec<u8>,
     position: u64,
     bad_lines: u64,
 }
@@ -33,6 +35,7 @@ impl CriteoSource {
             lines: Lines::open(path)?,
             options,
             labeled: None,
+            line: Vec::new(),
             position: 0,
             bad_lines: 0,
         })
@@ -123,12 +126,14 @@ fn parse_int(token: &[u8]) -> std::result::Result<f32, String> {
 impl Source for CriteoSource {
     fn next_row(&mut self, batch: &mut Batch) -> Result<bool> {
         loop {
-            let Some(line) = self.lines.next_line()? else {
+            let mut line = std::mem::take(&mut self.line);
+            if !self.lines.next_line(&mut line)? {
                 return Ok(false);
-            };
-            let line = line.to_vec();
+            }
             self.position += 1;
-            match self.parse(&line, batch) {
+            let parsed = self.parse(&line, batch);
+            self.line = line;
+            match parsed {
                 Ok(()) => return Ok(true),
                 Err(e) => {
                     if self.options.skip_bad_lines {
@@ -149,7 +154,7 @@ impl Source for CriteoSource {
 
     fn skip_rows(&mut self, n: u64) -> Result<()> {
         for _ in 0..n {
-            if self.lines.next_line()?.is_none() {
+            if !self.lines.next_line(&mut self.line)? {
                 break;
             }
             self.position += 1;

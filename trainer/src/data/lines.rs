@@ -10,7 +10,6 @@ use anyhow::{Context, Result};
 pub struct Lines {
     path: PathBuf,
     reader: BufReader<File>,
-    buf: Vec<u8>,
     line_no: u64,
 }
 
@@ -21,7 +20,6 @@ impl Lines {
         Ok(Lines {
             path: path.to_path_buf(),
             reader: BufReader::with_capacity(1 << 20, file),
-            buf: Vec::with_capacity(1024),
             line_no: 0,
         })
     }
@@ -36,24 +34,25 @@ impl Lines {
         self.line_no
     }
 
-    /// The next line without its `\n` or `\r\n`, or `None` at the end of the file.
-    pub fn next_line(&mut self) -> Result<Option<&[u8]>> {
-        self.buf.clear();
+    /// Reads the next line into `line` without its `\n` or `\r\n`; `false` at the end of the
+    /// file.
+    pub fn next_line(&mut self, line: &mut Vec<u8>) -> Result<bool> {
+        line.clear();
         let n = self
             .reader
-            .read_until(b'\n', &mut self.buf)
+            .read_until(b'\n', line)
             .with_context(|| format!("cannot read {}", self.path.display()))?;
         if n == 0 {
-            return Ok(None);
+            return Ok(false);
         }
         self.line_no += 1;
-        if self.buf.last() == Some(&b'\n') {
-            self.buf.pop();
+        if line.last() == Some(&b'\n') {
+            line.pop();
         }
-        if self.buf.last() == Some(&b'\r') {
-            self.buf.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
         }
-        Ok(Some(&self.buf))
+        Ok(true)
     }
 }
 
