@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's tests, as CI runs them. Works on a fresh machine with the Rust toolchain and
 # Python 3: it installs QEMU and the ARM binutils (apt, as root), adds the Cortex-M targets, makes
-# a Python venv for the interop test, runs every crate's tests, then the firmware check on an
-# emulated Cortex-M4 and Cortex-M3.
+# a Python venv for the interop test, runs every crate's tests, then trains small models and
+# checks them in firmware on an emulated Cortex-M4 and Cortex-M3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,5 +30,5 @@ echo "== tests (fuzz cases: ${PROPTEST_CASES:=5000})"
 export PROPTEST_CASES
 cargo test --workspace
 
-echo "== firmware: every score on QEMU Cortex-M4 and Cortex-M3 bit-identical to the host"
-bash firmware/check.sh
+echo "== firmware: trained models scored on QEMU Cortex-M4 and Cortex-M3, bit-identical to the host"
+bash firmware/trained.sh

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Trains the firmware check's models with `mlet` on the Criteo sample (first 8,000 rows train,
+# last 2,000 validate), then runs the firmware check (every score on QEMU bit-identical to the
+# host) on them, or with `footprint`, the footprint report including the paper's Criteo config.
+#
+#   firmware/trained.sh              train the four small models (each <= 256 KB), check m4 + m3
+#   firmware/trained.sh footprint    also train the two Criteo-config models, print the footprint
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+data="criteo:$root/../shared/data/criteo/criteo_kaggle_train_head10k.tsv"
+out="$root/firmware/target/trained"
+mkdir -p "$out"
+cargo build --quiet --manifest-path "$root/Cargo.toml" -p mlet-trainer
+mlet="$root/target/debug/mlet"
+
+# name, then mlet train flags. Small models: bottom 13-64-32-d, top 64-32-1, rows capped to fit.
+small=(
+  "d4-mlet-int8-row   --dim 4 --mlet-k 64 --dtype int8 --int8-scale row --rows 512"
+  "d4-int8-table      --dim 4 --dtype int8 --int8-scale table --rows 1024"
+  "d8-f16             --dim 8 --dtype f16 --rows 256"
+  "d16-f32            --dim 16 --dtype f32 --rows 64"
+)
+criteo=(
+  "criteo-d16-f32-2p11        --dim 16 --dtype f32 --rows 2048 --bottom 512-256-64 --top 512-256"
+  "criteo-d4-mlet-int8-2p14   --dim 4 --mlet-k 64 --dtype int8 --int8-scale row --rows 16384 --bottom 512-256-64 --top 512-256"
+)
+models=("${small[@]}")
+[[ "${1:-check}" == footprint ]] && models+=("${criteo[@]}")
+
+args=()
+echo "model                     val AUC   bytes"
+for spec in "${models[@]}"; do
+  read -r name flags <<<"$spec"
+  # shellcheck disable=SC2086  # flags are words
+  result=$("$mlet" train --data "$data" --val-fraction 0.2 --optimizer adagrad --lr 0.03 --batch 32 \
+    --bottom 64-32 --top 64-32 $flags --out "$out/$name.mlet" --json 2>/dev/null | tail -1)
+  auc=$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["auc"], 4))' "$result")
+  printf '%-25s %7s %8s\n' "$name" "$auc" "$(stat -c %s "$out/$name.mlet")"
+  args+=(--model "$out/$name.mlet")
+done
+exec "$root/firmware/check.sh" "${1:-check}" "${args[@]}" "${@:2}"
