@@ -7,6 +7,8 @@
 #![warn(missing_docs)]
 
 pub mod checkpoint;
+pub mod cpu;
+pub mod cpu_step;
 pub mod data;
 pub mod demo;
 pub mod export;

@@ -17,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
 
+use crate::cpu::write_f32;
 use crate::model::Dlrm;
 use crate::step::TouchedRows;
 
@@ -127,6 +128,66 @@ impl Optimizer {
             model.tables[t].rows.scatter_add_set(&ids, &step, 0)?;
         }
         Ok(())
+    }
+
+    /// The CPU step's update of one dense parameter, in place: `param` is number `index` of
+    /// [`Dlrm::dense_params`] and `grad` its gradient, flattened. Same arithmetic as
+    /// [`Optimizer::step`].
+    pub fn update_dense_cpu(&mut self, index: usize, param: &Tensor, grad: &[f32]) -> Result<()> {
+        let lr = self.lr as f32;
+        match self.kind {
+            OptimizerKind::Sgd => write_f32(param, |p| {
+                for (p, &g) in p.iter_mut().zip(grad) {
+                    *p -= g * lr;
+                }
+            }),
+            OptimizerKind::Adagrad => write_f32(&self.dense_acc[index], |acc| {
+                write_f32(param, |p| {
+                    for ((p, a), &g) in p.iter_mut().zip(acc.iter_mut()).zip(grad) {
+                        *a += g * g;
+                        *p -= (g * lr) / (a.sqrt() + ADAGRAD_EPS as f32);
+                    }
+                })
+            })?,
+        }
+    }
+
+    /// The CPU step's sparse update of table `table`, in place: `rows` [n, width] are its stored
+    /// rows, `unique` the distinct rows a batch touched and `grad` [unique.len(), width] their
+    /// gradients. Same arithmetic as [`Optimizer::step`].
+    pub fn update_rows_cpu(
+        &mut self,
+        table: usize,
+        rows: &Tensor,
+        unique: &[u32],
+        grad: &[f32],
+    ) -> Result<()> {
+        let width = grad.len() / unique.len().max(1);
+        let lr = self.lr as f32;
+        match self.kind {
+            OptimizerKind::Sgd => write_f32(rows, |values| {
+                for (&r, g) in unique.iter().zip(grad.chunks_exact(width)) {
+                    let row = &mut values[r as usize * width..][..width];
+                    for (v, &g) in row.iter_mut().zip(g) {
+                        *v += g * -lr;
+                    }
+                }
+            }),
+            OptimizerKind::Adagrad => write_f32(&self.row_acc[table], |acc| {
+                write_f32(rows, |values| {
+                    for (&r, g) in unique.iter().zip(grad.chunks_exact(width)) {
+                        let mean_sq = g.iter().map(|g| g * g).sum::<f32>() / width as f32;
+                        let a = &mut acc[r as usize];
+                        *a += mean_sq;
+                        let denom = a.sqrt() + ADAGRAD_EPS as f32;
+                        let row = &mut values[r as usize * width..][..width];
+                        for (v, &g) in row.iter_mut().zip(g) {
+                            *v += (g * -lr) / denom;
+                        }
+                    }
+                })
+            })?,
+        }
     }
 
     /// The state by name (`opt.dense.{i}`, `opt.rows.{t}`), for checkpoints.

@@ -16,6 +16,7 @@ use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::checkpoint::{Checkpoint, Position};
+use crate::cpu_step::CpuStep;
 use crate::data::{BatchStream, DataSpec, ReadOptions};
 use crate::metrics::Metrics;
 use crate::model::{Dlrm, ModelSpec};
@@ -349,6 +350,12 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
         best = restore_best(&checkpoint, &model)?;
     }
 
+    // The hand-written step on the CPU; candle's autograd elsewhere.
+    let mut cpu_step = if settings.device.is_cpu() {
+        Some(CpuStep::new(&model)?)
+    } else {
+        None
+    };
     let total_examples = plan.train_examples * settings.epochs as u64;
     let bar = progress_bar(settings.progress, total_examples);
     bar.set_position((position.epoch as u64 * plan.train_examples).min(total_examples));
@@ -365,7 +372,10 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
         )?;
         let mut tick = Instant::now();
         while let Some(batch) = stream.next_batch()? {
-            let loss = train_step(&model, &mut optimizer, &batch)? as f64;
+            let loss = match &mut cpu_step {
+                Some(cpu_step) => cpu_step.step(&model, &mut optimizer, &batch)?,
+                None => train_step(&model, &mut optimizer, &batch)?,
+            } as f64;
             position.step += 1;
             position.next_row = batch.next_row;
             samples += batch.len() as u64;

@@ -1,0 +1,216 @@
+//! Plain-slice access to CPU tensors and matrix products on slices, for the hand-written
+//! training step ([`crate::cpu_step`]).
+//!
+//! Parameters stay candle tensors (checkpoints, evaluation and export read them as before); the
+//! fast step reads their values through [`read_f32`] and updates them in place through
+//! [`write_f32`] (candle's `inplace_op1`), which only works on the CPU. Matrix products go
+//! through the `gemm` crate, the kernels candle itself uses, with the AVX-512 ones turned on
+//! (chosen at run time, so the binary still runs where AVX-512 is missing).
+
+use std::cell::Cell;
+
+use anyhow::{bail, Context, Result};
+use candle_core::{CpuStorage, InplaceOp1, Layout, Storage, Tensor};
+use gemm::Parallelism;
+
+/// Calls `f` with the values of `t`, which must be a contiguous f32 tensor on the CPU.
+pub fn read_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        bail!("expected a tensor on the CPU");
+    };
+    let (start, end) = layout
+        .contiguous_offsets()
+        .context("expected a contiguous tensor")?;
+    Ok(f(&cpu.as_slice::<f32>()?[start..end]))
+}
+
+/// Calls `f` with the values of `t` to change them in place; `t` must be a contiguous f32
+/// tensor on the CPU. Every tensor sharing `t`'s storage sees the change.
+pub fn write_f32<R>(t: &Tensor, f: impl FnOnce(&mut [f32]) -> R) -> Result<R> {
+    let mut result = None;
+    let op = WriteF32(Cell::new(Some(|values: &mut [f32]| result = Some(f(values)))));
+    t.inplace_op1(&op)?;
+    drop(op);
+    result.context("the in-place write did not run")
+}
+
+/// The in-place op behind [`write_f32`]: runs its closure once on the tensor's values.
+struct WriteF32<F>(Cell<Option<F>>);
+
+impl<F: FnOnce(&mut [f32])> InplaceOp1 for WriteF32<F> {
+    fn name(&self) -> &'static str {
+        "write-f32"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        let CpuStorage::F32(values) = storage else {
+            candle_core::bail!("write-f32: expected an f32 tensor");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("write-f32: expected a contiguous tensor");
+        };
+        if let Some(f) = self.0.take() {
+            f(&mut values[start..end]);
+        }
+        Ok(())
+    }
+}
+
+/// A read-only matrix in a slice: element (r, c) is `data[r * row_stride + c * col_stride]`.
+#[derive(Clone, Copy)]
+pub struct Mat<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// The row-major `rows` x `cols` matrix held by `data` (exactly that many values).
+    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Mat<'a> {
+        assert_eq!(data.len(), rows * cols, "a {rows} x {cols} matrix");
+        Mat {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose (a view, nothing is copied).
+    pub fn t(self) -> Mat<'a> {
+        Mat {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+}
+
+/// How many threads matrix products use: candle's setting (`RAYON_NUM_THREADS`, else the
+/// number of cores).
+pub fn threads() -> usize {
+    candle_core::utils::get_num_threads()
+}
+
+/// `dst = a b` (or `dst += a b` when `accumulate`), `dst` row-major [a.rows, b.cols], on up to
+/// `threads` threads.
+pub fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool, threads: usize) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "inner dimensions of a matrix product");
+    assert_eq!(dst.len(), m * n, "the product is {m} x {n}");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst.fill(0.0);
+        }
+        return;
+    }
+    let parallelism = if threads > 1 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: every index gemm forms lies inside its slice: `Mat::new` checked that `data` holds
+    // rows x cols values at the strides a row-major matrix (or its transpose) uses, the shapes
+    // agree (checked above), and `dst` holds exactly m x n values, row-major. `dst` is a unique
+    // borrow, so it overlaps neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// Reference product, element by element.
+    fn naive(a: Mat, b: Mat) -> Vec<f32> {
+        let mut out = vec![0.0; a.rows * b.cols];
+        for r in 0..a.rows {
+            for c in 0..b.cols {
+                out[r * b.cols + c] = (0..a.cols)
+                    .map(|i| {
+                        a.data[r * a.row_stride + i * a.col_stride]
+                            * b.data[i * b.row_stride + c * b.col_stride]
+                    })
+                    .sum();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn products_with_transposes_match_the_naive_loop() {
+        let x: Vec<f32> = (0..15).map(|i| (i as f32 * 0.37).sin()).collect();
+        let y: Vec<f32> = (0..20).map(|i| (i as f32 * 0.11).cos()).collect();
+        for threads in [1, 2] {
+            // [3,5] x [5,4]
+            let (a, b) = (Mat::new(&x, 3, 5), Mat::new(&y, 5, 4));
+            let mut out = vec![0.0; 12];
+            matmul(&mut out, a, b, false, threads);
+            assert_close(&out, &naive(a, b));
+            // [5,3]^T x [5,4], then accumulated a second time
+            let a = Mat::new(&x, 5, 3).t();
+            matmul(&mut out, a, b, false, threads);
+            matmul(&mut out, a, b, true, threads);
+            let twice: Vec<f32> = naive(a, b).iter().map(|v| 2.0 * v).collect();
+            assert_close(&out, &twice);
+            // [3,5] x [4,5]^T
+            let (a, b) = (Mat::new(&x, 3, 5), Mat::new(&y, 4, 5).t());
+            matmul(&mut out, a, b, false, threads);
+            assert_close(&out, &naive(a, b));
+        }
+    }
+
+    fn assert_close(a: &[f32], b: &[f32]) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn writes_land_in_every_clone() {
+        let t = Tensor::new(&[1f32, 2.0, 3.0], &Device::Cpu).unwrap();
+        let alias = t.clone();
+        let sum = write_f32(&t, |v| {
+            v[1] = 5.0;
+            v.iter().sum::<f32>()
+        })
+        .unwrap();
+        assert_eq!(sum, 9.0);
+        assert_eq!(alias.to_vec1::<f32>().unwrap(), vec![1.0, 5.0, 3.0]);
+        assert_eq!(read_f32(&alias, |v| v.to_vec()).unwrap(), vec![1.0, 5.0, 3.0]);
+        // A strided view is refused rather than misread.
+        let m = Tensor::new(&[[1f32, 2.0], [3.0, 4.0]], &Device::Cpu).unwrap();
+        assert!(read_f32(&m.t().unwrap(), |_| ()).is_err());
+    }
+}

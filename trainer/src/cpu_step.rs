@@ -1,0 +1,468 @@
+//! The training step written out by hand for the CPU: the same update as
+//! [`crate::step::train_step`] (candle's autograd, which stays the path for other devices and
+//! the oracle of the tests), without autograd's bookkeeping.
+//!
+//! The DLRM's layers are fixed, so the forward pass keeps what the backward pass needs in
+//! buffers reused every step, and the backward pass is written out: matrix products through
+//! `gemm` ([`crate::cpu::matmul`]), ReLU's gradient as a mask on the layer's output, bias
+//! gradients as column sums, no gradient for the input data, the dot interaction as one small
+//! product per example. Embeddings keep the sparse path of [`crate::step`]: per table the batch's
+//! rows are deduplicated, the gradient reaches the unique rows only (MLET: the gathered rows of
+//! A, and the dense P), and the optimizer updates those rows in place.
+//!
+//! One difference from autograd, at a single point: autograd passes ReLU's gradient where the
+//! value before the ReLU is exactly 0, the mask here (output > 0) does not.
+
+use anyhow::{ensure, Result};
+use mlet_formats::ids::row_of;
+
+use crate::cpu::{matmul, read_f32, threads, Mat};
+use crate::data::Batch;
+use crate::model::{Dlrm, Linear};
+use crate::optim::Optimizer;
+
+/// The buffers of the hand-written step, sized for a model and reused every step.
+pub struct CpuStep {
+    bottom: MlpBuffers,
+    top: MlpBuffers,
+    tables: Vec<TableBuffers>,
+    /// The interaction's vectors [B, T+1, d]: z_0 (the bottom MLP's output), then one embedding
+    /// per table.
+    z: Vec<f32>,
+    /// The gradient of `z`.
+    z_grad: Vec<f32>,
+    /// One example's [T+1, T+1] matrix: its dot products (forward), the gradient of its pairs
+    /// made symmetric (backward).
+    pairs: Vec<f32>,
+    dedup: Dedup,
+    threads: usize,
+}
+
+impl CpuStep {
+    /// Buffers for `model`, which must live on the CPU.
+    pub fn new(model: &Dlrm) -> Result<CpuStep> {
+        ensure!(
+            model.device().is_cpu(),
+            "the hand-written step runs on the CPU only"
+        );
+        let vectors = model.spec.table_rows.len() + 1;
+        Ok(CpuStep {
+            bottom: MlpBuffers::new(model.spec.bottom_widths()),
+            top: MlpBuffers::new(model.spec.top_widths()),
+            tables: model
+                .spec
+                .table_rows
+                .iter()
+                .map(|_| TableBuffers::default())
+                .collect(),
+            z: Vec::new(),
+            z_grad: Vec::new(),
+            pairs: vec![0.0; vectors * vectors],
+            dedup: Dedup::default(),
+            threads: threads(),
+        })
+    }
+
+    /// One step on `batch`: forward, backward, optimizer update. Returns the batch's mean loss
+    /// before the update.
+    pub fn step(&mut self, model: &Dlrm, optimizer: &mut Optimizer, batch: &Batch) -> Result<f32> {
+        let rows = batch.len();
+        ensure!(rows > 0, "a training batch needs at least one row");
+        let loss = self.forward(model, batch)?;
+        self.backward(model, rows)?;
+        self.update(model, optimizer)?;
+        Ok(loss)
+    }
+
+    /// Fills every activation buffer and the gradient of the logits; returns the mean loss.
+    fn forward(&mut self, model: &Dlrm, batch: &Batch) -> Result<f32> {
+        let spec = &model.spec;
+        let (rows, d, t_count) = (batch.len(), spec.dim, spec.table_rows.len());
+        let vectors = t_count + 1;
+        let threads = self.threads;
+
+        // Bottom MLP on log1p(max(x, 0)).
+        self.bottom.resize(rows);
+        for (x, &raw) in self.bottom.acts[0].iter_mut().zip(&batch.dense) {
+            *x = libm::log1pf(raw.max(0.0));
+        }
+        self.bottom.forward(&model.bottom, rows, true, threads)?;
+
+        // z: z_0, then the embeddings.
+        self.z.resize(rows * vectors * d, 0.0);
+        let z0 = self.bottom.output();
+        for (zb, z0) in self.z.chunks_exact_mut(vectors * d).zip(z0.chunks_exact(d)) {
+            zb[..d].copy_from_slice(z0);
+        }
+        for (t, (table, buf)) in model.tables.iter().zip(&mut self.tables).enumerate() {
+            let n = spec.table_rows[t] as u32;
+            buf.ids.clear();
+            buf.ids.extend(
+                batch.ids[t..]
+                    .iter()
+                    .step_by(t_count)
+                    .map(|&raw| row_of(raw, n)),
+            );
+            self.dedup.run(&buf.ids, &mut buf.unique, &mut buf.inverse);
+            let slot = |example: usize| (example * vectors + t + 1) * d;
+            match &table.projection {
+                None => read_f32(&table.rows, |values| {
+                    for (example, &r) in buf.ids.iter().enumerate() {
+                        self.z[slot(example)..][..d]
+                            .copy_from_slice(&values[r as usize * d..][..d]);
+                    }
+                })?,
+                Some(p) => {
+                    let (u, k) = (buf.unique.len(), spec.mlet_k);
+                    buf.gathered.clear();
+                    read_f32(&table.rows, |values| {
+                        for &r in &buf.unique {
+                            buf.gathered
+                                .extend_from_slice(&values[r as usize * k..][..k]);
+                        }
+                    })?;
+                    buf.embedded.resize(u * d, 0.0);
+                    read_f32(p, |p| {
+                        let a = Mat::new(&buf.gathered, u, k);
+                        matmul(&mut buf.embedded, a, Mat::new(p, k, d), false, 1);
+                    })?;
+                    for (example, &i) in buf.inverse.iter().enumerate() {
+                        self.z[slot(example)..][..d]
+                            .copy_from_slice(&buf.embedded[i as usize * d..][..d]);
+                    }
+                }
+            }
+        }
+
+        // Interaction: the top input is z_0, then z_i . z_j for i in 1..=T, j in 0..i, which
+        // is row i, columns 0..i of the example's matrix of dot products.
+        self.top.resize(rows);
+        let width = self.top.widths[0];
+        for (zb, out) in self
+            .z
+            .chunks_exact(vectors * d)
+            .zip(self.top.acts[0].chunks_exact_mut(width))
+        {
+            let zm = Mat::new(zb, vectors, d);
+            matmul(&mut self.pairs, zm, zm.t(), false, 1);
+            out[..d].copy_from_slice(&zb[..d]);
+            let mut at = d;
+            for i in 1..vectors {
+                out[at..at + i].copy_from_slice(&self.pairs[i * vectors..][..i]);
+                at += i;
+            }
+        }
+        self.top.forward(&model.top, rows, false, threads)?;
+
+        // Binary cross-entropy, mean over the batch, and its gradient (sigmoid(x) - y) / B.
+        let last = self.top.widths.len() - 1;
+        let mut loss = 0.0f32;
+        for ((g, &x), &y) in self.top.grads[last]
+            .iter_mut()
+            .zip(&self.top.acts[last])
+            .zip(&batch.labels)
+        {
+            loss += x.max(0.0) - x * y + (-x.abs()).exp().ln_1p();
+            *g = (1.0 / (1.0 + (-x).exp()) - y) / rows as f32;
+        }
+        Ok(loss / rows as f32)
+    }
+
+    /// Fills every gradient buffer from the gradient of the logits (parameters untouched).
+    fn backward(&mut self, model: &Dlrm, rows: usize) -> Result<()> {
+        let spec = &model.spec;
+        let (d, k) = (spec.dim, spec.mlet_k);
+        let vectors = spec.table_rows.len() + 1;
+        self.top.backward(&model.top, rows, true, self.threads)?;
+
+        // Interaction: with G the example's symmetric matrix of pair gradients,
+        // dz = G z, plus the gradient that reaches z_0 directly.
+        self.z_grad.resize(rows * vectors * d, 0.0);
+        let width = self.top.widths[0];
+        for ((zb, gb), g) in self
+            .z
+            .chunks_exact(vectors * d)
+            .zip(self.z_grad.chunks_exact_mut(vectors * d))
+            .zip(self.top.grads[0].chunks_exact(width))
+        {
+            let mut at = d;
+            for i in 0..vectors {
+                self.pairs[i * vectors + i] = 0.0;
+                for j in 0..i {
+                    self.pairs[i * vectors + j] = g[at];
+                    self.pairs[j * vectors + i] = g[at];
+                    at += 1;
+                }
+            }
+            let pairs = Mat::new(&self.pairs, vectors, vectors);
+            matmul(gb, pairs, Mat::new(zb, vectors, d), false, 1);
+            for (a, &g) in gb[..d].iter_mut().zip(&g[..d]) {
+                *a += g;
+            }
+        }
+
+        // Bottom MLP, from z_0's gradient through its ReLU.
+        let last = self.bottom.widths.len() - 1;
+        let (acts, grads) = (&self.bottom.acts[last], &mut self.bottom.grads[last]);
+        for ((g, a), dz) in grads
+            .chunks_exact_mut(d)
+            .zip(acts.chunks_exact(d))
+            .zip(self.z_grad.chunks_exact(vectors * d))
+        {
+            for ((g, &a), &dz) in g.iter_mut().zip(a).zip(&dz[..d]) {
+                *g = if a > 0.0 { dz } else { 0.0 };
+            }
+        }
+        self.bottom.backward(&model.bottom, rows, false, self.threads)?;
+
+        // Tables: sum the gradients of each unique row; MLET: on to A's rows and to P.
+        for (t, (table, buf)) in model.tables.iter().zip(&mut self.tables).enumerate() {
+            let u = buf.unique.len();
+            buf.grad.clear();
+            buf.grad.resize(u * d, 0.0);
+            for (example, &i) in buf.inverse.iter().enumerate() {
+                let dz = &self.z_grad[(example * vectors + t + 1) * d..][..d];
+                for (g, &dz) in buf.grad[i as usize * d..][..d].iter_mut().zip(dz) {
+                    *g += dz;
+                }
+            }
+            if let Some(p) = &table.projection {
+                let grad = Mat::new(&buf.grad, u, d);
+                buf.projection_grad.resize(k * d, 0.0);
+                let a = Mat::new(&buf.gathered, u, k);
+                matmul(&mut buf.projection_grad, a.t(), grad, false, 1);
+                buf.row_grad.resize(u * k, 0.0);
+                read_f32(p, |p| {
+                    matmul(&mut buf.row_grad, grad, Mat::new(p, k, d).t(), false, 1);
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands every gradient to the optimizer (parameters in [`Dlrm::dense_params`] order).
+    fn update(&self, model: &Dlrm, optimizer: &mut Optimizer) -> Result<()> {
+        let mut index = 0;
+        for (layers, buffers) in [(&model.bottom, &self.bottom), (&model.top, &self.top)] {
+            for (l, layer) in layers.iter().enumerate() {
+                optimizer.update_dense_cpu(index, &layer.weight, &buffers.weight_grads[l])?;
+                optimizer.update_dense_cpu(index + 1, &layer.bias, &buffers.bias_grads[l])?;
+                index += 2;
+            }
+        }
+        for (t, (table, buf)) in model.tables.iter().zip(&self.tables).enumerate() {
+            match &table.projection {
+                None => optimizer.update_rows_cpu(t, &table.rows, &buf.unique, &buf.grad)?,
+                Some(p) => {
+                    optimizer.update_dense_cpu(index, p, &buf.projection_grad)?;
+                    index += 1;
+                    optimizer.update_rows_cpu(t, &table.rows, &buf.unique, &buf.row_grad)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One MLP's activations and gradients. Index l of `acts` and `grads` is layer l's input,
+/// index l + 1 its output.
+struct MlpBuffers {
+    /// Layer widths, input first.
+    widths: Vec<usize>,
+    /// `acts[0]`: the input [B, widths[0]]; `acts[l + 1]`: layer l's output, after its ReLU.
+    acts: Vec<Vec<f32>>,
+    /// `grads[l]`: the loss's gradient with respect to `acts[l]`, taken before the ReLU where
+    /// the layer has one (so it is the gradient of the layer's matrix product).
+    grads: Vec<Vec<f32>>,
+    /// Layer l's weight gradient [out, in].
+    weight_grads: Vec<Vec<f32>>,
+    /// Layer l's bias gradient [out].
+    bias_grads: Vec<Vec<f32>>,
+}
+
+impl MlpBuffers {
+    fn new(widths: Vec<usize>) -> MlpBuffers {
+        let layers = widths.len() - 1;
+        MlpBuffers {
+            acts: vec![Vec::new(); widths.len()],
+            grads: vec![Vec::new(); widths.len()],
+            weight_grads: (0..layers)
+                .map(|l| vec![0.0; widths[l] * widths[l + 1]])
+                .collect(),
+            bias_grads: (0..layers).map(|l| vec![0.0; widths[l + 1]]).collect(),
+            widths,
+        }
+    }
+
+    /// Sizes the activation and gradient buffers for `rows` examples.
+    fn resize(&mut self, rows: usize) {
+        for ((a, g), &w) in self.acts.iter_mut().zip(&mut self.grads).zip(&self.widths) {
+            a.resize(rows * w, 0.0);
+            g.resize(rows * w, 0.0);
+        }
+    }
+
+    /// The last layer's output.
+    fn output(&self) -> &[f32] {
+        &self.acts[self.widths.len() - 1]
+    }
+
+    /// Runs `layers` on `acts[0]`: ReLU after every layer, or after all but the last when
+    /// `relu_last` is false.
+    fn forward(
+        &mut self,
+        layers: &[Linear],
+        rows: usize,
+        relu_last: bool,
+        threads: usize,
+    ) -> Result<()> {
+        for (l, layer) in layers.iter().enumerate() {
+            let (fan_in, fan_out) = (self.widths[l], self.widths[l + 1]);
+            let relu = relu_last || l + 1 < layers.len();
+            let (inputs, outputs) = self.acts.split_at_mut(l + 1);
+            let (x, y) = (Mat::new(&inputs[l], rows, fan_in), &mut outputs[0]);
+            read_f32(&layer.weight, |w| {
+                matmul(y, x, Mat::new(w, fan_out, fan_in).t(), false, threads);
+            })?;
+            read_f32(&layer.bias, |b| {
+                for row in y.chunks_exact_mut(fan_out) {
+                    for (y, &b) in row.iter_mut().zip(b) {
+                        *y += b;
+                        if relu {
+                            *y = y.max(0.0);
+                        }
+                    }
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// From the last layer's gradient (`grads` last), every layer's weight and bias gradients,
+    /// and `grads[0]` when `input_grad` (the MLP's input is not a ReLU output, so no mask).
+    fn backward(
+        &mut self,
+        layers: &[Linear],
+        rows: usize,
+        input_grad: bool,
+        threads: usize,
+    ) -> Result<()> {
+        for (l, layer) in layers.iter().enumerate().rev() {
+            let (fan_in, fan_out) = (self.widths[l], self.widths[l + 1]);
+            let (lower, upper) = self.grads.split_at_mut(l + 1);
+            let dy = Mat::new(&upper[0], rows, fan_out);
+            let x = &self.acts[l];
+            matmul(
+                &mut self.weight_grads[l],
+                dy.t(),
+                Mat::new(x, rows, fan_in),
+                false,
+                threads,
+            );
+            let bias_grad = &mut self.bias_grads[l];
+            bias_grad.fill(0.0);
+            for row in upper[0].chunks_exact(fan_out) {
+                for (g, &dy) in bias_grad.iter_mut().zip(row) {
+                    *g += dy;
+                }
+            }
+            if l == 0 && !input_grad {
+                continue;
+            }
+            let dx = &mut lower[l];
+            read_f32(&layer.weight, |w| {
+                matmul(dx, dy, Mat::new(w, fan_out, fan_in), false, threads);
+            })?;
+            if l > 0 {
+                for (g, &a) in dx.iter_mut().zip(x) {
+                    if a <= 0.0 {
+                        *g = 0.0;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One table's share of a step.
+#[derive(Default)]
+struct TableBuffers {
+    /// Each example's row [B].
+    ids: Vec<u32>,
+    /// The distinct rows, in order of first appearance [U].
+    unique: Vec<u32>,
+    /// Each example's index into `unique` [B].
+    inverse: Vec<u32>,
+    /// MLET: the unique rows of A [U, k].
+    gathered: Vec<f32>,
+    /// MLET: their embeddings, `gathered` times P [U, d].
+    embedded: Vec<f32>,
+    /// The gradient of the unique rows' embeddings [U, d] (plain: of the rows themselves).
+    grad: Vec<f32>,
+    /// MLET: the gradient of the unique rows of A [U, k].
+    row_grad: Vec<f32>,
+    /// MLET: the gradient of P [k, d].
+    projection_grad: Vec<f32>,
+}
+
+/// Deduplicates ids in order of first appearance, like [`crate::step::unique_inverse`], with an
+/// open-addressing hash table reused across calls.
+#[derive(Default)]
+struct Dedup {
+    /// 0: empty; otherwise 1 + the id's index in `unique`.
+    slots: Vec<u32>,
+}
+
+impl Dedup {
+    /// Fills `unique` with the distinct values of `ids` and `inverse` with each id's index
+    /// among them.
+    fn run(&mut self, ids: &[u32], unique: &mut Vec<u32>, inverse: &mut Vec<u32>) {
+        let bits = (2 * ids.len()).next_power_of_two().max(16).trailing_zeros();
+        let mask = (1usize << bits) - 1;
+        self.slots.clear();
+        self.slots.resize(mask + 1, 0);
+        unique.clear();
+        inverse.clear();
+        for &id in ids {
+            // Fibonacci hashing: the top bits of id times 2^64 / golden ratio.
+            let mut slot = ((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize;
+            loop {
+                match self.slots[slot] {
+                    0 => {
+                        unique.push(id);
+                        self.slots[slot] = unique.len() as u32;
+                        inverse.push(unique.len() as u32 - 1);
+                        break;
+                    }
+                    s if unique[s as usize - 1] == id => {
+                        inverse.push(s - 1);
+                        break;
+                    }
+                    _ => slot = (slot + 1) & mask,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+    use crate::step::unique_inverse;
+
+    #[test]
+    fn dedup_matches_unique_inverse() {
+        let mut rng = Rng::new(7);
+        let mut dedup = Dedup::default();
+        let (mut unique, mut inverse) = (Vec::new(), Vec::new());
+        for (len, range) in [(0, 1), (1, 1), (128, 5), (128, 1000), (300, u64::MAX), (7, 3)] {
+            let ids: Vec<u32> = (0..len)
+                .map(|_| (rng.next_u64() % range.min(1 << 32)) as u32)
+                .collect();
+            dedup.run(&ids, &mut unique, &mut inverse);
+            assert_eq!((unique.clone(), inverse.clone()), unique_inverse(&ids));
+        }
+    }
+}
