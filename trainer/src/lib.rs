@@ -12,6 +12,7 @@ pub mod cpu_step;
 pub mod data;
 pub mod demo;
 pub mod export;
+pub mod footprint;
 pub mod metrics;
 pub mod model;
 pub mod optim;

@@ -13,7 +13,6 @@ use mlet_formats::ModelFile;
 use serde_json::json;
 
 use mlet_trainer::data::{write_criteo_tsv, DataSpec, ReadOptions, DEFAULT_SYNTHETIC_RANK};
-use mlet_trainer::demo;
 use mlet_trainer::export::{collapse_gap, export, parse_dtype, FileSizes, Int8Scale};
 use mlet_trainer::metrics::Metrics;
 use mlet_trainer::model::parse_widths;
@@ -21,6 +20,7 @@ use mlet_trainer::optim::OptimizerKind;
 use mlet_trainer::output::write_streamed;
 use mlet_trainer::score::score_file;
 use mlet_trainer::train::{train, training_info, TrainSettings, Validation};
+use mlet_trainer::{demo, footprint};
 
 /// Train wide, ship narrow: DLRM click models with MLET embeddings.
 #[derive(Parser)]
@@ -90,6 +90,44 @@ enum Command {
     /// Train plain d=16, plain d=4 and MLET d=4 (k=64) on built-in synthetic data, export int8,
     /// re-score each file with the runtime and print a table.
     Demo,
+    /// Validation AUC against model bytes: train plain and MLET models over a grid of d and k,
+    /// export each as f32, f16, int8 per-row and int8 per-table, score every file with the
+    /// runtime, write a CSV and an SVG plot with the Pareto front, print the headline.
+    FootprintBench(FootprintArgs),
+}
+
+#[derive(Args)]
+struct FootprintArgs {
+    /// Output folder (CSV, SVG, exported models; finished models are skipped on a rerun).
+    #[arg(long, default_value = "footprint")]
+    out: PathBuf,
+    /// The CI smoke test: 60k training rows, 10k validation rows (default: 1M and 200k).
+    #[arg(long)]
+    quick: bool,
+    /// Training data instead of the synthetic default (needs --val).
+    #[arg(long, requires = "val")]
+    data: Option<DataSpec>,
+    /// Validation data (needs --data).
+    #[arg(long, requires = "data")]
+    val: Option<DataSpec>,
+    /// Plain widths d, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [2, 4, 8, 16, 32])]
+    plain_dims: Vec<usize>,
+    /// MLET widths d, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [2, 4, 8])]
+    mlet_dims: Vec<usize>,
+    /// MLET inner widths k, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [16, 64, 256])]
+    mlet_ks: Vec<usize>,
+    /// Passes over the training data.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Examples per step.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// SGD learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
 }
 
 #[derive(Args)]
@@ -255,6 +293,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             demo::run(&mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::FootprintBench(args) => run_footprint(args),
     }
 }
 
@@ -263,6 +302,66 @@ fn device(name: &str) -> Result<Device> {
         "cpu" => Ok(Device::Cpu),
         "cuda" => Device::new_cuda(0).context("--device cuda (build with `--features cuda`)"),
         _ => bail!("unknown device `{name}` (expected cpu or cuda)"),
+    }
+}
+
+/// Sets a flag on the first Ctrl-C (the run stops after the current step); exits on the second.
+fn stop_on_ctrl_c(message: &'static str) -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\n{message} (Ctrl-C again to quit at once)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(stop)
+}
+
+fn run_footprint(args: FootprintArgs) -> Result<ExitCode> {
+    let mut settings = if args.quick {
+        footprint::FootprintSettings::quick(args.out)
+    } else {
+        footprint::FootprintSettings::full(args.out)
+    };
+    if let (Some(data), Some(val)) = (args.data, args.val) {
+        settings.train = data;
+        settings.val = val;
+    }
+    settings.plain_dims = args.plain_dims;
+    settings.mlet_dims = args.mlet_dims;
+    settings.mlet_ks = args.mlet_ks;
+    settings.epochs = args.epochs.unwrap_or(settings.epochs);
+    settings.batch = args.batch.unwrap_or(settings.batch);
+    settings.lr = args.lr.unwrap_or(settings.lr);
+    settings.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let stop = stop_on_ctrl_c("stopping after this step; finished models are kept")?;
+    eprintln!(
+        "footprint benchmark: training on {}, validating on {}, {} models, output in {}",
+        settings.train,
+        settings.val,
+        settings.models().len(),
+        settings.out_dir.display()
+    );
+    match footprint::run(&settings, &stop, &mut std::io::stderr())? {
+        footprint::Outcome::Interrupted(model) => {
+            eprintln!(
+                "interrupted while training {}: finished models are in {}; rerun the same command to continue",
+                model.label(),
+                settings.out_dir.display()
+            );
+            Ok(ExitCode::from(130))
+        }
+        footprint::Outcome::Finished(points) => {
+            footprint::report(&points, &mut std::io::stdout().lock())?;
+            println!(
+                "wrote {} and {}",
+                settings.out_dir.join("footprint.csv").display(),
+                settings.out_dir.join("footprint.svg").display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -293,17 +392,7 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
     settings.progress = !args.json;
     settings.device = device(&args.device)?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!(
-            "\nstopping after this step and writing a checkpoint (Ctrl-C again to quit at once)"
-        );
-    })
-    .context("cannot install the Ctrl-C handler")?;
+    let stop = stop_on_ctrl_c("stopping after this step and writing a checkpoint")?;
 
     let report = train(&settings, &stop)?;
     if let Some(path) = &report.interrupted {

@@ -1,0 +1,82 @@
+//! `mlet footprint-bench --quick` on a reduced grid: the CSV has one row per model and export,
+//! the SVG exists, the Pareto front is not empty, and a rerun skips the finished models.
+
+use std::process::Command;
+
+fn footprint(out: &std::path::Path) -> (bool, String, String) {
+    let result = Command::new(env!("CARGO_BIN_EXE_mlet"))
+        .args([
+            "footprint-bench",
+            "--quick",
+            "--plain-dims",
+            "4,16",
+            "--mlet-dims",
+            "4",
+            "--mlet-ks",
+            "16",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    (
+        result.status.success(),
+        String::from_utf8(result.stdout).unwrap(),
+        String::from_utf8(result.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn quick_footprint_writes_csv_svg_and_headline() {
+    let out = std::env::temp_dir().join(format!("mlet-footprint-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let (ok, stdout, stderr) = footprint(&out);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("headline"), "{stdout}");
+    assert!(stdout.contains("paper's claim"), "{stdout}");
+
+    let csv = std::fs::read_to_string(out.join("footprint.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 3 * 4, "{csv}");
+    for model in ["plain-d4", "plain-d16", "mlet-d4-k16"] {
+        for export in ["f32", "f16", "int8-row", "int8-table"] {
+            let row = rows
+                .iter()
+                .find(|r| r[0] == model && r[3] == export)
+                .unwrap_or_else(|| panic!("no row for {model} {export}:\n{csv}"));
+            let auc: f64 = row[6].parse().unwrap();
+            assert!(auc > 0.5 && auc < 1.0, "{model} {export}: AUC {auc}");
+            assert!(out.join(format!("models/{model}-{export}.mlet")).exists());
+        }
+    }
+    assert!(
+        rows.iter().any(|r| r[10] == "true"),
+        "empty Pareto front:\n{csv}"
+    );
+    // Smaller exports of one model are smaller files.
+    let bytes = |model: &str, export: &str| -> u64 {
+        rows.iter()
+            .find(|r| r[0] == model && r[3] == export)
+            .unwrap()[4]
+            .parse()
+            .unwrap()
+    };
+    assert!(bytes("plain-d16", "int8-table") < bytes("plain-d16", "f16"));
+    assert!(bytes("plain-d16", "f16") < bytes("plain-d16", "f32"));
+    let svg = std::fs::read_to_string(out.join("footprint.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("Pareto front"));
+
+    // A rerun with the same settings skips every finished model and writes the same CSV.
+    let (ok, _, stderr) = footprint(&out);
+    assert!(ok, "{stderr}");
+    assert_eq!(stderr.matches("done, skipped").count(), 3, "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("footprint.csv")).unwrap(),
+        csv
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
