@@ -14,11 +14,12 @@ cargo build --quiet --manifest-path "$root/Cargo.toml" -p mlet-trainer
 mlet="$root/target/debug/mlet"
 
 # name, then mlet train flags. Small models: bottom 13-64-32-d, top 64-32-1, rows capped to fit.
+mlp="--bottom 64-32 --top 64-32"
 small=(
-  "d4-mlet-int8-row   --dim 4 --mlet-k 64 --dtype int8 --int8-scale row --rows 512"
-  "d4-int8-table      --dim 4 --dtype int8 --int8-scale table --rows 1024"
-  "d8-f16             --dim 8 --dtype f16 --rows 256"
-  "d16-f32            --dim 16 --dtype f32 --rows 64"
+  "d4-mlet-int8-row   $mlp --dim 4 --mlet-k 64 --dtype int8 --int8-scale row --rows 512"
+  "d4-int8-table      $mlp --dim 4 --dtype int8 --int8-scale table --rows 1024"
+  "d8-f16             $mlp --dim 8 --dtype f16 --rows 256"
+  "d16-f32            $mlp --dim 16 --dtype f32 --rows 64"
 )
 criteo=(
   "criteo-d16-f32-2p11        --dim 16 --dtype f32 --rows 2048 --bottom 512-256-64 --top 512-256"
@@ -32,8 +33,12 @@ echo "model                     val AUC   bytes"
 for spec in "${models[@]}"; do
   read -r name flags <<<"$spec"
   # shellcheck disable=SC2086  # flags are words
-  result=$("$mlet" train --data "$data" --val-fraction 0.2 --optimizer adagrad --lr 0.03 --batch 32 \
-    --bottom 64-32 --top 64-32 $flags --out "$out/$name.mlet" --json 2>/dev/null | tail -1)
+  if ! "$mlet" train --data "$data" --val-fraction 0.2 --optimizer adagrad --lr 0.03 --batch 32 \
+    $flags --out "$out/$name.mlet" --json >"$out/$name.log" 2>&1; then
+    cat "$out/$name.log" >&2
+    exit 1
+  fi
+  result=$(tail -1 "$out/$name.log")
   auc=$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["auc"], 4))' "$result")
   printf '%-25s %7s %8s\n' "$name" "$auc" "$(stat -c %s "$out/$name.mlet")"
   args+=(--model "$out/$name.mlet")
