@@ -29,7 +29,9 @@ pub fn read_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
 /// tensor on the CPU. Every tensor sharing `t`'s storage sees the change.
 pub fn write_f32<R>(t: &Tensor, f: impl FnOnce(&mut [f32]) -> R) -> Result<R> {
     let mut result = None;
-    let op = WriteF32(Cell::new(Some(|values: &mut [f32]| result = Some(f(values)))));
+    let op = WriteF32(Cell::new(Some(|values: &mut [f32]| {
+        result = Some(f(values))
+    })));
     t.inplace_op1(&op)?;
     drop(op);
     result.context("the in-place write did not run")
@@ -208,7 +210,10 @@ mod tests {
         .unwrap();
         assert_eq!(sum, 9.0);
         assert_eq!(alias.to_vec1::<f32>().unwrap(), vec![1.0, 5.0, 3.0]);
-        assert_eq!(read_f32(&alias, |v| v.to_vec()).unwrap(), vec![1.0, 5.0, 3.0]);
+        assert_eq!(
+            read_f32(&alias, |v| v.to_vec()).unwrap(),
+            vec![1.0, 5.0, 3.0]
+        );
         // A strided view is refused rather than misread.
         let m = Tensor::new(&[[1f32, 2.0], [3.0, 4.0]], &Device::Cpu).unwrap();
         assert!(read_f32(&m.t().unwrap(), |_| ()).is_err());

@@ -213,7 +213,8 @@ impl CpuStep {
                 *g = if a > 0.0 { dz } else { 0.0 };
             }
         }
-        self.bottom.backward(&model.bottom, rows, false, self.threads)?;
+        self.bottom
+            .backward(&model.bottom, rows, false, self.threads)?;
 
         // Tables: sum the gradients of each unique row; MLET: on to A's rows and to P.
         for (t, (table, buf)) in model.tables.iter().zip(&mut self.tables).enumerate() {
@@ -426,7 +427,8 @@ impl Dedup {
         inverse.clear();
         for &id in ids {
             // Fibonacci hashing: the top bits of id times 2^64 / golden ratio.
-            let mut slot = ((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize;
+            let mut slot =
+                ((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize;
             loop {
                 match self.slots[slot] {
                     0 => {
@@ -457,7 +459,14 @@ mod tests {
         let mut rng = Rng::new(7);
         let mut dedup = Dedup::default();
         let (mut unique, mut inverse) = (Vec::new(), Vec::new());
-        for (len, range) in [(0, 1), (1, 1), (128, 5), (128, 1000), (300, u64::MAX), (7, 3)] {
+        for (len, range) in [
+            (0, 1),
+            (1, 1),
+            (128, 5),
+            (128, 1000),
+            (300, u64::MAX),
+            (7, 3),
+        ] {
             let ids: Vec<u32> = (0..len)
                 .map(|_| (rng.next_u64() % range.min(1 << 32)) as u32)
                 .collect();
