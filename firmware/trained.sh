@@ -22,14 +22,14 @@ small=(
   "d16-f32            $mlp --dim 16 --dtype f32 --rows 64"
 )
 criteo=(
-  "criteo-d16-f32-2p11        --dim 16 --dtype f32 --rows 2048 --bottom 512-256-64 --top 512-256"
-  "criteo-d4-mlet-int8-2p14   --dim 4 --mlet-k 64 --dtype int8 --int8-scale row --rows 16384 --bottom 512-256-64 --top 512-256"
+  "trained-criteo-d16-f32-2p11 --dim 16 --dtype f32 --rows 2048 --bottom 512-256-64 --top 512-256"
+  "trained-criteo-d4-mlet-int8-2p14 --dim 4 --mlet-k 64 --dtype int8 --int8-scale row --rows 16384 --bottom 512-256-64 --top 512-256"
 )
 models=("${small[@]}")
 [[ "${1:-check}" == footprint ]] && models+=("${criteo[@]}")
 
 args=()
-echo "model                     val AUC   bytes"
+printf '%-33s %7s %8s\n' model "val AUC" bytes
 for spec in "${models[@]}"; do
   read -r name flags <<<"$spec"
   # shellcheck disable=SC2086  # flags are words
@@ -40,7 +40,7 @@ for spec in "${models[@]}"; do
   fi
   result=$(tail -1 "$out/$name.log")
   auc=$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["auc"], 4))' "$result")
-  printf '%-25s %7s %8s\n' "$name" "$auc" "$(stat -c %s "$out/$name.mlet")"
+  printf '%-33s %7s %8s\n' "$name" "$auc" "$(stat -c %s "$out/$name.mlet")"
   args+=(--model "$out/$name.mlet")
 done
 exec "$root/firmware/check.sh" "${1:-check}" "${args[@]}" "${@:2}"
