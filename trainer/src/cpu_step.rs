@@ -83,16 +83,21 @@ impl CpuStep {
 
         // Bottom MLP on log1p(max(x, 0)).
         self.bottom.resize(rows);
-        for (x, &raw) in self.bottom.acts[0].iter_mut().zip(&batch.dense) {
-            *x = libm::log1pf(raw.max(0.0));
+        let num_dense = spec.num_dense;
+        for (example, raw) in batch.dense.chunks_exact(num_dense).enumerate() {
+            for (i, &raw) in raw.iter().enumerate() {
+                self.bottom.acts[0][i * rows + example] = libm::log1pf(raw.max(0.0));
+            }
         }
         self.bottom.forward(&model.bottom, rows, true, threads)?;
 
         // z: z_0, then the embeddings.
         self.z.resize(rows * vectors * d, 0.0);
         let z0 = self.bottom.output();
-        for (zb, z0) in self.z.chunks_exact_mut(vectors * d).zip(z0.chunks_exact(d)) {
-            zb[..d].copy_from_slice(z0);
+        for (example, zb) in self.z.chunks_exact_mut(vectors * d).enumerate() {
+            for (c, z) in zb[..d].iter_mut().enumerate() {
+                *z = z0[c * rows + example];
+            }
         }
         for (t, (table, buf)) in model.tables.iter().zip(&mut self.tables).enumerate() {
             let n = spec.table_rows[t] as u32;
@@ -137,19 +142,19 @@ impl CpuStep {
         // Interaction: the top input is z_0, then z_i . z_j for i in 1..=T, j in 0..i, which
         // is row i, columns 0..i of the example's matrix of dot products.
         self.top.resize(rows);
-        let width = self.top.widths[0];
-        for (zb, out) in self
-            .z
-            .chunks_exact(vectors * d)
-            .zip(self.top.acts[0].chunks_exact_mut(width))
-        {
+        let top_input = &mut self.top.acts[0];
+        for (example, zb) in self.z.chunks_exact(vectors * d).enumerate() {
             let zm = Mat::new(zb, vectors, d);
             matmul(&mut self.pairs, zm, zm.t(), false, 1);
-            out[..d].copy_from_slice(&zb[..d]);
+            for (c, &z) in zb[..d].iter().enumerate() {
+                top_input[c * rows + example] = z;
+            }
             let mut at = d;
             for i in 1..vectors {
-                out[at..at + i].copy_from_slice(&self.pairs[i * vectors..][..i]);
-                at += i;
+                for &dot in &self.pairs[i * vectors..][..i] {
+                    top_input[at * rows + example] = dot;
+                    at += 1;
+                }
             }
         }
         self.top.forward(&model.top, rows, false, threads)?;
@@ -178,39 +183,37 @@ impl CpuStep {
         // Interaction: with G the example's symmetric matrix of pair gradients,
         // dz = G z, plus the gradient that reaches z_0 directly.
         self.z_grad.resize(rows * vectors * d, 0.0);
-        let width = self.top.widths[0];
-        for ((zb, gb), g) in self
+        let top_grad = &self.top.grads[0];
+        for (example, (zb, gb)) in self
             .z
             .chunks_exact(vectors * d)
             .zip(self.z_grad.chunks_exact_mut(vectors * d))
-            .zip(self.top.grads[0].chunks_exact(width))
+            .enumerate()
         {
             let mut at = d;
             for i in 0..vectors {
                 self.pairs[i * vectors + i] = 0.0;
                 for j in 0..i {
-                    self.pairs[i * vectors + j] = g[at];
-                    self.pairs[j * vectors + i] = g[at];
+                    let g = top_grad[at * rows + example];
+                    self.pairs[i * vectors + j] = g;
+                    self.pairs[j * vectors + i] = g;
                     at += 1;
                 }
             }
             let pairs = Mat::new(&self.pairs, vectors, vectors);
             matmul(gb, pairs, Mat::new(zb, vectors, d), false, 1);
-            for (a, &g) in gb[..d].iter_mut().zip(&g[..d]) {
-                *a += g;
+            for (c, a) in gb[..d].iter_mut().enumerate() {
+                *a += top_grad[c * rows + example];
             }
         }
 
         // Bottom MLP, from z_0's gradient through its ReLU.
         let last = self.bottom.widths.len() - 1;
         let (acts, grads) = (&self.bottom.acts[last], &mut self.bottom.grads[last]);
-        for ((g, a), dz) in grads
-            .chunks_exact_mut(d)
-            .zip(acts.chunks_exact(d))
-            .zip(self.z_grad.chunks_exact(vectors * d))
-        {
-            for ((g, &a), &dz) in g.iter_mut().zip(a).zip(&dz[..d]) {
-                *g = if a > 0.0 { dz } else { 0.0 };
+        for (example, dz) in self.z_grad.chunks_exact(vectors * d).enumerate() {
+            for (c, &dz) in dz[..d].iter().enumerate() {
+                let at = c * rows + example;
+                grads[at] = if acts[at] > 0.0 { dz } else { 0.0 };
             }
         }
         self.bottom
@@ -265,12 +268,14 @@ impl CpuStep {
     }
 }
 
-/// One MLP's activations and gradients. Index l of `acts` and `grads` is layer l's input,
-/// index l + 1 its output.
+/// One MLP's activations and gradients, feature-major ([width, B]: the matrix products run
+/// faster that way round). Index l of `acts` and `grads` is layer l's input, index l + 1 its
+/// output.
 struct MlpBuffers {
     /// Layer widths, input first.
     widths: Vec<usize>,
-    /// `acts[0]`: the input [B, widths[0]]; `acts[l + 1]`: layer l's output, after its ReLU.
+    /// `acts[0]`: the input [widths[0], B]; `acts[l + 1]`: layer l's output [widths[l + 1], B],
+    /// after its ReLU.
     acts: Vec<Vec<f32>>,
     /// `grads[l]`: the loss's gradient with respect to `acts[l]`, taken before the ReLU where
     /// the layer has one (so it is the gradient of the layer's matrix product).
@@ -303,7 +308,7 @@ impl MlpBuffers {
         }
     }
 
-    /// The last layer's output.
+    /// The last layer's output [widths last, B].
     fn output(&self) -> &[f32] {
         &self.acts[self.widths.len() - 1]
     }
@@ -321,13 +326,13 @@ impl MlpBuffers {
             let (fan_in, fan_out) = (self.widths[l], self.widths[l + 1]);
             let relu = relu_last || l + 1 < layers.len();
             let (inputs, outputs) = self.acts.split_at_mut(l + 1);
-            let (x, y) = (Mat::new(&inputs[l], rows, fan_in), &mut outputs[0]);
+            let (x, y) = (Mat::new(&inputs[l], fan_in, rows), &mut outputs[0]);
             read_f32(&layer.weight, |w| {
-                matmul(y, x, Mat::new(w, fan_out, fan_in).t(), false, threads);
+                matmul(y, Mat::new(w, fan_out, fan_in), x, false, threads);
             })?;
             read_f32(&layer.bias, |b| {
-                for row in y.chunks_exact_mut(fan_out) {
-                    for (y, &b) in row.iter_mut().zip(b) {
+                for (row, &b) in y.chunks_exact_mut(rows).zip(b) {
+                    for y in row {
                         *y += b;
                         if relu {
                             *y = y.max(0.0);
@@ -351,28 +356,27 @@ impl MlpBuffers {
         for (l, layer) in layers.iter().enumerate().rev() {
             let (fan_in, fan_out) = (self.widths[l], self.widths[l + 1]);
             let (lower, upper) = self.grads.split_at_mut(l + 1);
-            let dy = Mat::new(&upper[0], rows, fan_out);
+            let dy = Mat::new(&upper[0], fan_out, rows);
             let x = &self.acts[l];
             matmul(
                 &mut self.weight_grads[l],
-                dy.t(),
-                Mat::new(x, rows, fan_in),
+                dy,
+                Mat::new(x, fan_in, rows).t(),
                 false,
                 threads,
             );
-            let bias_grad = &mut self.bias_grads[l];
-            bias_grad.fill(0.0);
-            for row in upper[0].chunks_exact(fan_out) {
-                for (g, &dy) in bias_grad.iter_mut().zip(row) {
-                    *g += dy;
-                }
+            for (g, row) in self.bias_grads[l]
+                .iter_mut()
+                .zip(upper[0].chunks_exact(rows))
+            {
+                *g = row.iter().sum();
             }
             if l == 0 && !input_grad {
                 continue;
             }
             let dx = &mut lower[l];
             read_f32(&layer.weight, |w| {
-                matmul(dx, dy, Mat::new(w, fan_out, fan_in), false, threads);
+                matmul(dx, Mat::new(w, fan_out, fan_in).t(), dy, false, threads);
             })?;
             if l > 0 {
                 for (g, &a) in dx.iter_mut().zip(x) {
