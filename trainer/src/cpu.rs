@@ -13,6 +13,19 @@ use anyhow::{bail, Context, Result};
 use candle_core::{CpuStorage, InplaceOp1, Layout, Storage, Tensor};
 use gemm::Parallelism;
 
+/// The sum of `values`, in eight interleaved partial sums (so that it vectorizes).
+pub fn sum(values: &[f32]) -> f32 {
+    let mut partial = [0f32; 8];
+    let chunks = values.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        for (p, &v) in partial.iter_mut().zip(chunk) {
+            *p += v;
+        }
+    }
+    partial.iter().sum::<f32>() + tail
+}
+
 /// Calls `f` with the values of `t`, which must be a contiguous f32 tensor on the CPU.
 pub fn read_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
     let (storage, layout) = t.storage_and_layout();
@@ -100,8 +113,12 @@ pub fn threads() -> usize {
     candle_core::utils::get_num_threads()
 }
 
+/// Products with fewer multiply-adds than this run on one thread: splitting them costs more than
+/// it saves.
+const PARALLEL_WORK: usize = 1 << 22;
+
 /// `dst = a b` (or `dst += a b` when `accumulate`), `dst` row-major [a.rows, b.cols], on up to
-/// `threads` threads.
+/// `threads` threads (one for small products, see [`PARALLEL_WORK`]).
 pub fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool, threads: usize) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "inner dimensions of a matrix product");
@@ -115,7 +132,7 @@ pub fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool, threads: usize)
         }
         return;
     }
-    let parallelism = if threads > 1 {
+    let parallelism = if threads > 1 && m * n * k >= PARALLEL_WORK {
         Parallelism::Rayon(threads)
     } else {
         Parallelism::None
@@ -196,6 +213,15 @@ mod tests {
     fn assert_close(a: &[f32], b: &[f32]) {
         for (x, y) in a.iter().zip(b) {
             assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn sums_match_the_sequential_sum() {
+        for len in [0, 1, 7, 8, 9, 128, 131] {
+            let values: Vec<f32> = (0..len).map(|i| i as f32 * 0.5 - 3.0).collect();
+            let expected: f32 = values.iter().sum();
+            assert!((sum(&values) - expected).abs() < 1e-4, "length {len}");
         }
     }
 

@@ -16,7 +16,7 @@
 use anyhow::{ensure, Result};
 use mlet_formats::ids::row_of;
 
-use crate::cpu::{matmul, read_f32, threads, Mat};
+use crate::cpu::{matmul, read_f32, sum, threads, Mat};
 use crate::data::Batch;
 use crate::model::{Dlrm, Linear};
 use crate::optim::Optimizer;
@@ -369,7 +369,7 @@ impl MlpBuffers {
                 .iter_mut()
                 .zip(upper[0].chunks_exact(rows))
             {
-                *g = row.iter().sum();
+                *g = sum(row);
             }
             if l == 0 && !input_grad {
                 continue;
@@ -380,9 +380,7 @@ impl MlpBuffers {
             })?;
             if l > 0 {
                 for (g, &a) in dx.iter_mut().zip(x) {
-                    if a <= 0.0 {
-                        *g = 0.0;
-                    }
+                    *g = if a > 0.0 { *g } else { 0.0 };
                 }
             }
         }
