@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
 
@@ -134,6 +134,12 @@ impl Optimizer {
     /// [`Dlrm::dense_params`] and `grad` its gradient, flattened. Same arithmetic as
     /// [`Optimizer::step`].
     pub fn update_dense_cpu(&mut self, index: usize, param: &Tensor, grad: &[f32]) -> Result<()> {
+        ensure!(
+            param.elem_count() == grad.len(),
+            "a gradient of {} values for a parameter of {}",
+            grad.len(),
+            param.elem_count()
+        );
         let lr = self.lr as f32;
         match self.kind {
             OptimizerKind::Sgd => write_f32(param, |p| {
@@ -162,7 +168,17 @@ impl Optimizer {
         unique: &[u32],
         grad: &[f32],
     ) -> Result<()> {
-        let width = grad.len() / unique.len().max(1);
+        let (n, width) = rows.dims2()?;
+        ensure!(
+            grad.len() == unique.len() * width,
+            "a gradient of {} values for {} rows of width {width}",
+            grad.len(),
+            unique.len()
+        );
+        ensure!(
+            unique.iter().all(|&r| (r as usize) < n),
+            "a row id beyond the table's {n} rows"
+        );
         let lr = self.lr as f32;
         match self.kind {
             OptimizerKind::Sgd => write_f32(rows, |values| {
