@@ -1,6 +1,7 @@
 //! The hand-written CPU step (`CpuStep`) gives the same weights, optimizer state and losses as
 //! the autograd step (`train_step`, the oracle) over several steps, for SGD and Adagrad, plain
-//! and MLET, with repeated ids in a batch and a short last batch.
+//! and MLET, with repeated ids in a batch and a short last batch; untouched table rows stay
+//! bit for bit the same.
 
 use candle_core::Device;
 use mlet_trainer::cpu_step::CpuStep;
@@ -83,6 +84,24 @@ fn check(mlet_k: usize, kind: OptimizerKind, lr: f64) {
     }
     // Every tensor moved (each table's rows included), so the comparison is not vacuous.
     assert_eq!(changed, got.len(), "({kind}, k={mlet_k})");
+
+    // Table 3's rows that no batch touched are bit for bit unchanged; the touched ones moved.
+    let touched: Vec<bool> = (0..300u32)
+        .map(|r| {
+            batches
+                .iter()
+                .any(|b| b.ids.iter().skip(3).step_by(4).any(|&raw| raw % 300 == r))
+        })
+        .collect();
+    assert!(touched.iter().any(|t| !t), "some rows must stay untouched");
+    let name = "emb.3.rows";
+    let find = |v: &[(String, Vec<f32>)]| v.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    let (after, before) = (find(&got), find(&initial));
+    let width = after.len() / 300;
+    for (r, &t) in touched.iter().enumerate() {
+        let row = r * width..(r + 1) * width;
+        assert_eq!(after[row.clone()] != before[row], t, "row {r}");
+    }
 }
 
 #[test]
