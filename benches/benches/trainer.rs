@@ -1,8 +1,11 @@
 //! Trainer speed, one step: plain and MLET (k = 64) DLRM on the paper's Criteo config (26 tables,
 //! bottom 13-512-256-64-d, top 512-256-1, batch 128, SGD lr 0.2), on the CPU.
 //!
-//! The step is `mlet_trainer::step::train_step`, the function the training loop calls per batch
-//! (forward from the touched rows, backward, sparse optimizer update). Tables have 2^14 rows
+//! Two steps, both what the training loop calls per batch: `cpu` is
+//! `mlet_trainer::cpu_step::CpuStep::step` (the hand-written step the loop uses on the CPU) and
+//! `autograd` is `mlet_trainer::step::train_step` (candle autograd, the loop's step on other
+//! devices and the CPU step's oracle). Each does forward from the touched rows, backward and the
+//! sparse optimizer update. One thread: run with `RAYON_NUM_THREADS=1`. Tables have 2^14 rows
 //! each (the step touches at most 128 rows a table, so table size only changes cache misses);
 //! batches are real synthetic Criteo-shaped rows, cycled.
 //!
@@ -10,6 +13,7 @@
 
 use candle_core::Device;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mlet_trainer::cpu_step::CpuStep;
 use mlet_trainer::data::{Batch, DataSpec, ReadOptions};
 use mlet_trainer::model::{Dlrm, ModelSpec};
 use mlet_trainer::optim::{Optimizer, OptimizerKind};
@@ -65,12 +69,19 @@ fn step(c: &mut Criterion) {
         };
         let model = Dlrm::new(spec, 0, &Device::Cpu).expect("model builds");
         let mut optimizer = Optimizer::new(OptimizerKind::Sgd, 0.2, &model).expect("optimizer");
+        let mut cpu = CpuStep::new(&model).expect("CPU step");
         let mut next = 0;
-        group.bench_function(name, |b| {
+        group.bench_function(format!("cpu/{name}"), |b| {
             b.iter(|| {
-                let loss = train_step(&model, &mut optimizer, &batches[next % BATCHES]).unwrap();
                 next += 1;
-                loss
+                cpu.step(&model, &mut optimizer, &batches[next % BATCHES])
+                    .unwrap()
+            })
+        });
+        group.bench_function(format!("autograd/{name}"), |b| {
+            b.iter(|| {
+                next += 1;
+                train_step(&model, &mut optimizer, &batches[next % BATCHES]).unwrap()
             })
         });
     }
