@@ -516,7 +516,7 @@ fn human_bytes(b: f64) -> String {
     }
 }
 
-/// The SVG plot of `points`: AUC against bytes (log x axis), one colour per model family
+/// The SVG plot of `points`: AUC against bytes (log x axis: linear in log10 bytes), one colour per model family
 /// (plain, MLET by k), one marker per export, the Pareto front as a black step line with its
 /// points ringed and named.
 pub fn plot_svg(points: &[Point], title: &str) -> Result<String> {
@@ -533,16 +533,18 @@ fn draw(
     let root = SVGBackend::with_string(svg, (1100, 700)).into_drawing_area();
     root.fill(&WHITE)?;
     let finite: Vec<&Point> = points.iter().filter(|p| p.auc.is_finite()).collect();
-    let (mut xmin, mut xmax) = (f64::INFINITY, 0f64);
+    // x is log10(bytes): a linear axis over it spaces the labels evenly.
+    let x = |p: &Point| (p.bytes.max(1) as f64).log10();
+    let (mut xmin, mut xmax) = (f64::INFINITY, f64::NEG_INFINITY);
     let (mut ymin, mut ymax) = (f64::INFINITY, f64::NEG_INFINITY);
     for p in &finite {
-        xmin = xmin.min(p.bytes as f64);
-        xmax = xmax.max(p.bytes as f64);
+        xmin = xmin.min(x(p));
+        xmax = xmax.max(x(p));
         ymin = ymin.min(p.auc);
         ymax = ymax.max(p.auc);
     }
     if finite.is_empty() {
-        (xmin, xmax, ymin, ymax) = (1e3, 1e6, 0.5, 1.0);
+        (xmin, xmax, ymin, ymax) = (3.0, 6.0, 0.5, 1.0);
     }
     let pad = ((ymax - ymin) * 0.08).max(0.002);
     let mut chart = ChartBuilder::on(&root)
@@ -550,15 +552,13 @@ fn draw(
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(70)
-        .build_cartesian_2d(
-            ((xmin / 1.3)..(xmax * 1.3)).log_scale(),
-            (ymin - pad)..(ymax + pad),
-        )?;
+        .build_cartesian_2d((xmin - 0.1)..(xmax + 0.1), (ymin - pad)..(ymax + pad))?;
     chart
         .configure_mesh()
         .x_desc("model file bytes (log scale)")
         .y_desc("validation AUC (scored by mlet-runtime)")
-        .x_label_formatter(&|x| human_bytes(*x))
+        .x_labels(12)
+        .x_label_formatter(&|x| human_bytes(10f64.powf(*x)))
         .y_label_formatter(&|y| format!("{y:.3}"))
         .draw()?;
 
@@ -567,9 +567,9 @@ fn draw(
     let mut steps = Vec::new();
     for (i, p) in front.iter().enumerate() {
         if i > 0 {
-            steps.push((p.bytes as f64, front[i - 1].auc));
+            steps.push((x(p), front[i - 1].auc));
         }
-        steps.push((p.bytes as f64, p.auc));
+        steps.push((x(p), p.auc));
     }
     chart
         .draw_series(LineSeries::new(steps, BLACK.stroke_width(2)))?
@@ -592,7 +592,7 @@ fn draw(
             let series: Vec<(f64, f64)> = finite
                 .iter()
                 .filter(|p| p.model.k == *k && p.export == *export_name)
-                .map(|p| (p.bytes as f64, p.auc))
+                .map(|p| (x(p), p.auc))
                 .collect();
             let drawn = chart.draw_series(series.into_iter().map(move |c| marker(c, e, color)))?;
             if e == 0 {
@@ -616,23 +616,15 @@ fn draw(
     chart.draw_series(
         front
             .iter()
-            .map(|p| Circle::new((p.bytes as f64, p.auc), 9, BLACK.stroke_width(1))),
+            .map(|p| Circle::new((x(p), p.auc), 9, BLACK.stroke_width(1))),
     )?;
     chart.draw_series(front.iter().map(|p| {
-        Text::new(
-            format!(
-                "d{}{} {}",
-                p.model.dim,
-                if p.model.k > 0 {
-                    format!(" k{}", p.model.k)
-                } else {
-                    String::new()
-                },
-                p.export
-            ),
-            (p.bytes as f64, p.auc),
-            ("sans-serif", 11).into_font().color(&BLACK),
-        )
+        EmptyElement::at((x(p), p.auc))
+            + Text::new(
+                p.label(),
+                (11, -14),
+                ("sans-serif", 11).into_font().color(&BLACK),
+            )
     }))?;
     chart
         .configure_series_labels()
