@@ -4,9 +4,9 @@
 //!
 //! The DLRM's layers are fixed, so the forward pass keeps what the backward pass needs in
 //! buffers reused every step, and the backward pass is written out: matrix products through
-//! `gemm` ([`crate::cpu::matmul`]), ReLU's gradient as a mask on the layer's output, bias
-//! gradients as column sums, no gradient for the input data, the dot interaction as one small
-//! product per example. Embeddings keep the sparse path of [`crate::step`]: per table the batch's
+//! `gemm` ([`crate::cpu::matmul`]) on feature-major activations, ReLU's gradient as a mask on the
+//! layer's output, bias gradients as sums over the batch, no gradient for the input data, the
+//! dot interaction as one small product per example. Embeddings keep the sparse path of [`crate::step`]: per table the batch's
 //! rows are deduplicated, the gradient reaches the unique rows only (MLET: the gathered rows of
 //! A, and the dense P), and the optimizer updates those rows in place.
 //!
@@ -18,11 +18,13 @@ use mlet_formats::ids::row_of;
 
 use crate::cpu::{matmul, read_f32, sum, threads, Mat};
 use crate::data::Batch;
-use crate::model::{Dlrm, Linear};
+use crate::model::{Dlrm, Linear, ModelSpec};
 use crate::optim::Optimizer;
 
 /// The buffers of the hand-written step, sized for a model and reused every step.
 pub struct CpuStep {
+    /// The model shape the buffers are for.
+    spec: ModelSpec,
     bottom: MlpBuffers,
     top: MlpBuffers,
     tables: Vec<TableBuffers>,
@@ -47,6 +49,7 @@ impl CpuStep {
         );
         let vectors = model.spec.table_rows.len() + 1;
         Ok(CpuStep {
+            spec: model.spec.clone(),
             bottom: MlpBuffers::new(model.spec.bottom_widths()),
             top: MlpBuffers::new(model.spec.top_widths()),
             tables: model
@@ -68,6 +71,15 @@ impl CpuStep {
     pub fn step(&mut self, model: &Dlrm, optimizer: &mut Optimizer, batch: &Batch) -> Result<f32> {
         let rows = batch.len();
         ensure!(rows > 0, "a training batch needs at least one row");
+        ensure!(
+            model.spec == self.spec,
+            "the step's buffers were made for another model shape"
+        );
+        ensure!(
+            batch.dense.len() == rows * self.spec.num_dense
+                && batch.ids.len() == rows * self.spec.table_rows.len(),
+            "the batch does not have the model's dense and categorical widths"
+        );
         let loss = self.forward(model, batch)?;
         self.backward(model, rows)?;
         self.update(model, optimizer)?;
