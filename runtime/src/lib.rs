@@ -28,8 +28,8 @@ use core::fmt;
 use core::ops::Range;
 
 use mlet_formats::ids::row_of;
-pub use mlet_formats::{Config, Error as FormatError, ModelFile as File};
-use mlet_formats::{DenseTransform, LayerTensors, ModelFile, Widths};
+pub use mlet_formats::{Config, Error as FormatError, ModelFile};
+use mlet_formats::{DenseTransform, LayerTensors, Widths};
 
 /// Why a model could not be parsed or an input could not be scored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
