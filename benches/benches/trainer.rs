@@ -3,7 +3,7 @@
 //!
 //! Two steps, both what the training loop calls per batch: `cpu` is
 //! `mlet_trainer::cpu_step::CpuStep::step` (the hand-written step the loop uses on the CPU) and
-//! `autograd` is `mlet_trainer::step::train_step` (candle autograd, the loop's step on other
+//! `autograd` is `mlet_trainer::step::AutogradStep` (candle autograd, the loop's step on other
 //! devices and the CPU step's oracle). Each does forward from the touched rows, backward and the
 //! sparse optimizer update. One thread: run with `RAYON_NUM_THREADS=1`. Tables have 2^14 rows
 //! each (the step touches at most 128 rows a table, so table size only changes cache misses);
@@ -17,7 +17,7 @@ use mlet_trainer::cpu_step::CpuStep;
 use mlet_trainer::data::{Batch, DataSpec, ReadOptions};
 use mlet_trainer::model::{Dlrm, ModelSpec};
 use mlet_trainer::optim::{Optimizer, OptimizerKind};
-use mlet_trainer::step::train_step;
+use mlet_trainer::step::AutogradStep;
 
 /// Rows per table.
 const ROWS: usize = 1 << 14;
@@ -70,6 +70,7 @@ fn step(c: &mut Criterion) {
         let model = Dlrm::new(spec, 0, &Device::Cpu).expect("model builds");
         let mut optimizer = Optimizer::new(OptimizerKind::Sgd, 0.2, &model).expect("optimizer");
         let mut cpu = CpuStep::new(&model).expect("CPU step");
+        let mut autograd = AutogradStep::default();
         let mut next = 0;
         group.bench_function(format!("cpu/{name}"), |b| {
             b.iter(|| {
@@ -81,7 +82,10 @@ fn step(c: &mut Criterion) {
         group.bench_function(format!("autograd/{name}"), |b| {
             b.iter(|| {
                 next += 1;
-                train_step(&model, &mut optimizer, &batches[next % BATCHES]).unwrap()
+                let loss = autograd
+                    .step(&model, &mut optimizer, &batches[next % BATCHES])
+                    .unwrap();
+                loss.to_scalar::<f32>().unwrap()
             })
         });
     }

@@ -17,6 +17,7 @@ their sparse gradients to the touched rows only, as ours does.
 import argparse
 import json
 import math
+import os
 import time
 
 import numpy as np
@@ -37,6 +38,17 @@ def read_criteo(path):
         torch.tensor(dense, dtype=torch.float32),
         torch.tensor(ids, dtype=torch.int64),
     )
+
+
+def read_criteo_cached(path):
+    """read_criteo, kept in PATH.pt after the first read (runs on the same file skip parsing)."""
+    cache = path + ".pt"
+    if os.path.exists(cache):
+        return torch.load(cache)
+    data = read_criteo(path)
+    torch.save(data, cache + ".tmp")
+    os.replace(cache + ".tmp", cache)
+    return data
 
 
 def linear(fan_in, fan_out):
@@ -133,7 +145,7 @@ def main():
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
     loss_fn = torch.nn.BCEWithLogitsLoss()
 
-    y, dense, ids = (t.to(device) for t in read_criteo(args.train))
+    y, dense, ids = (t.to(device) for t in read_criteo_cached(args.train))
     n = len(y)
     cuda = device.type == "cuda"
     warmup_steps = 20 if cuda and n > 40 * args.batch else 0
@@ -150,7 +162,7 @@ def main():
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - start
 
-    vy, vdense, vids = (t.to(device) for t in read_criteo(args.val))
+    vy, vdense, vids = (t.to(device) for t in read_criteo_cached(args.val))
     with torch.no_grad():
         p = torch.cat([torch.sigmoid(model(vdense[b : b + 4096], vids[b : b + 4096])) for b in range(0, len(vy), 4096)])
     p, labels = p.cpu().numpy().astype(np.float64), vy.cpu().numpy()

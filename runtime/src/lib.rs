@@ -113,7 +113,9 @@ pub struct Model<'a> {
 impl<'a> Model<'a> {
     /// Validates a v1 model file (once) and borrows it; no byte is copied.
     pub fn parse(bytes: &'a [u8]) -> Result<Model<'a>, Error> {
-        ModelFile::parse(bytes).map(|file| Model { file }).map_err(Error::Format)
+        ModelFile::parse(bytes)
+            .map(|file| Model { file })
+            .map_err(Error::Format)
     }
 
     /// The validated file: configuration, tensors and metadata.

@@ -1,13 +1,13 @@
 //! The training step written out by hand for the CPU: the same update as
-//! [`crate::step::train_step`] (candle's autograd, which stays the path for other devices and
+//! [`crate::step::AutogradStep`] (candle's autograd, which stays the path for other devices and
 //! the oracle of the tests), without autograd's bookkeeping.
 //!
 //! The DLRM's layers are fixed, so the forward pass keeps what the backward pass needs in
 //! buffers reused every step, and the backward pass is written out: matrix products through
 //! `gemm` ([`crate::cpu::matmul`]) on feature-major activations, ReLU's gradient as a mask on the
 //! layer's output, bias gradients as sums over the batch, no gradient for the input data, the
-//! dot interaction as one small product per example. Embeddings keep the sparse path of [`crate::step`]: per table the batch's
-//! rows are deduplicated, the gradient reaches the unique rows only (MLET: the gathered rows of
+//! dot interaction as one small product per example. Embeddings keep the sparse path of
+//! [`crate::step`]: per table the batch's rows are deduplicated, the gradient reaches the unique rows only (MLET: the gathered rows of
 //! A, and the dense P), and the optimizer updates those rows in place.
 //!
 //! One difference from autograd, at a single point: autograd passes ReLU's gradient where the
@@ -20,6 +20,7 @@ use crate::cpu::{matmul, read_f32, sum, threads, Mat};
 use crate::data::Batch;
 use crate::model::{Dlrm, Linear, ModelSpec};
 use crate::optim::Optimizer;
+use crate::step::Dedup;
 
 /// The buffers of the hand-written step, sized for a model and reused every step.
 pub struct CpuStep {
@@ -419,73 +420,4 @@ struct TableBuffers {
     row_grad: Vec<f32>,
     /// MLET: the gradient of P [k, d].
     projection_grad: Vec<f32>,
-}
-
-/// Deduplicates ids in order of first appearance, like [`crate::step::unique_inverse`], with an
-/// open-addressing hash table reused across calls.
-#[derive(Default)]
-struct Dedup {
-    /// 0: empty; otherwise 1 + the id's index in `unique`.
-    slots: Vec<u32>,
-}
-
-impl Dedup {
-    /// Fills `unique` with the distinct values of `ids` and `inverse` with each id's index
-    /// among them.
-    fn run(&mut self, ids: &[u32], unique: &mut Vec<u32>, inverse: &mut Vec<u32>) {
-        let bits = (2 * ids.len()).next_power_of_two().max(16).trailing_zeros();
-        let mask = (1usize << bits) - 1;
-        self.slots.clear();
-        self.slots.resize(mask + 1, 0);
-        unique.clear();
-        inverse.clear();
-        for &id in ids {
-            // Fibonacci hashing: the top bits of id times 2^64 / golden ratio.
-            let mut slot =
-                ((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize;
-            loop {
-                match self.slots[slot] {
-                    0 => {
-                        unique.push(id);
-                        self.slots[slot] = unique.len() as u32;
-                        inverse.push(unique.len() as u32 - 1);
-                        break;
-                    }
-                    s if unique[s as usize - 1] == id => {
-                        inverse.push(s - 1);
-                        break;
-                    }
-                    _ => slot = (slot + 1) & mask,
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rng::Rng;
-    use crate::step::unique_inverse;
-
-    #[test]
-    fn dedup_matches_unique_inverse() {
-        let mut rng = Rng::new(7);
-        let mut dedup = Dedup::default();
-        let (mut unique, mut inverse) = (Vec::new(), Vec::new());
-        for (len, range) in [
-            (0, 1),
-            (1, 1),
-            (128, 5),
-            (128, 1000),
-            (300, u64::MAX),
-            (7, 3),
-        ] {
-            let ids: Vec<u32> = (0..len)
-                .map(|_| (rng.next_u64() % range.min(1 << 32)) as u32)
-                .collect();
-            dedup.run(&ids, &mut unique, &mut inverse);
-            assert_eq!((unique.clone(), inverse.clone()), unique_inverse(&ids));
-        }
-    }
 }

@@ -13,6 +13,7 @@ pub mod data;
 pub mod demo;
 pub mod export;
 pub mod footprint;
+pub mod index_add;
 pub mod metrics;
 pub mod model;
 pub mod optim;

@@ -201,6 +201,10 @@ struct TrainArgs {
     /// cpu or cuda (needs the `cuda` feature).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// On the CPU, train with candle's autograd step (the CUDA path) instead of the
+    /// hand-written one: slower, same arithmetic.
+    #[arg(long)]
+    autograd: bool,
     /// End with one JSON line (auc, logloss, rows, samples_per_s, ...).
     #[arg(long)]
     json: bool,
@@ -300,9 +304,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
 fn device(name: &str) -> Result<Device> {
     match name {
         "cpu" => Ok(Device::Cpu),
-        "cuda" => Device::new_cuda(0).context("--device cuda (build with `--features cuda`)"),
+        "cuda" => cuda_device(),
         _ => bail!("unknown device `{name}` (expected cpu or cuda)"),
     }
+}
+
+/// GPU 0, without cudarc's per-allocation events: they order work across streams, and all of
+/// the trainer's device work goes through one thread's stream.
+#[cfg(feature = "cuda")]
+fn cuda_device() -> Result<Device> {
+    let device = Device::new_cuda(0).context("--device cuda")?;
+    if let Device::Cuda(cuda) = &device {
+        // SAFETY: every tensor of this process is made and used on this device's one stream
+        // (candle's per-thread default stream, used from the main thread only), so there is no
+        // second stream whose use of a buffer the events would have to order.
+        unsafe { cuda.disable_event_tracking() };
+    }
+    Ok(device)
+}
+
+/// Without the `cuda` feature there is no GPU to open.
+#[cfg(not(feature = "cuda"))]
+fn cuda_device() -> Result<Device> {
+    bail!("--device cuda: this `mlet` was built without the `cuda` feature (cargo build --features cuda)")
 }
 
 /// Sets a flag on the first Ctrl-C (the run stops after the current step); exits on the second.
@@ -391,6 +415,7 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
     settings.skip_bad_lines = args.skip_bad_lines;
     settings.progress = !args.json;
     settings.device = device(&args.device)?;
+    settings.autograd = args.autograd;
 
     let stop = stop_on_ctrl_c("stopping after this step and writing a checkpoint")?;
 

@@ -105,8 +105,13 @@ pub struct Dlrm {
     pub bottom: Vec<Linear>,
     /// Top MLP layers.
     pub top: Vec<Linear>,
-    /// Embedding tables.
+    /// Embedding tables; each one's `rows` is a view of its part of `joined_rows`.
     pub tables: Vec<Table>,
+    /// Every table's stored rows, table after table [sum n_t, width]: one tensor to gather from
+    /// and scatter into, whatever the number of tables.
+    joined_rows: Tensor,
+    /// Where each table starts in `joined_rows`.
+    row_offsets: Vec<u32>,
     /// Flat indexes of the pairs (i > j) in the [T+1, T+1] matrix of dot products.
     pair_index: Tensor,
     device: Device,
@@ -182,14 +187,62 @@ impl Dlrm {
             .flat_map(|i| (0..i).map(move |j| (i * vectors + j) as u32))
             .collect();
         let pair_index = Tensor::from_vec(pairs, vectors * (vectors - 1) / 2, device)?;
-        Ok(Dlrm {
+        Dlrm::assemble(spec, bottom, top, tables, pair_index, device)
+    }
+
+    /// A model from its parts, with the tables' rows joined into one tensor.
+    fn assemble(
+        spec: ModelSpec,
+        bottom: Vec<Linear>,
+        top: Vec<Linear>,
+        tables: Vec<Table>,
+        pair_index: Tensor,
+        device: &Device,
+    ) -> Result<Dlrm> {
+        let total: usize = spec.table_rows.iter().sum();
+        ensure!(
+            total <= u32::MAX as usize,
+            "the tables hold {total} rows in all; at most {} are supported",
+            u32::MAX
+        );
+        let mut model = Dlrm {
             spec,
             bottom,
             top,
             tables,
+            joined_rows: Tensor::zeros(0, DType::F32, device)?,
+            row_offsets: Vec::new(),
             pair_index,
             device: device.clone(),
-        })
+        };
+        model.join_tables()?;
+        Ok(model)
+    }
+
+    /// Copies the tables' rows into one tensor and makes each table's `rows` a view of its part.
+    fn join_tables(&mut self) -> Result<()> {
+        let parts: Vec<&Tensor> = self.tables.iter().map(|t| &t.rows).collect();
+        self.joined_rows = Tensor::cat(&parts, 0)?;
+        self.row_offsets.clear();
+        let mut offset = 0;
+        for table in &mut self.tables {
+            let n = table.rows.dim(0)?;
+            self.row_offsets.push(offset as u32);
+            table.rows = self.joined_rows.narrow(0, offset, n)?;
+            offset += n;
+        }
+        Ok(())
+    }
+
+    /// Every table's stored rows, table after table [sum n_t, width]. Changing them in place
+    /// changes the tables.
+    pub fn joined_rows(&self) -> &Tensor {
+        &self.joined_rows
+    }
+
+    /// Where table `t` starts in [`Dlrm::joined_rows`].
+    pub fn row_offset(&self, t: usize) -> usize {
+        self.row_offsets[t] as usize
     }
 
     /// The device the parameters live on.
@@ -207,42 +260,56 @@ impl Dlrm {
         )?)
     }
 
-    /// The table rows of a batch's raw ids: one list per table (`raw mod n_t`).
-    pub fn row_ids(&self, batch: &Batch) -> Vec<Vec<u32>> {
+    /// The rows of a batch's raw ids in [`Dlrm::joined_rows`] (`offset_t + raw mod n_t`), table
+    /// by table: entry `t * B + b` is example b's row of table t.
+    pub fn joined_row_ids(&self, batch: &Batch) -> Vec<u32> {
         let t = self.tables.len();
-        (0..t)
-            .map(|table| {
-                let n = self.spec.table_rows[table] as u32;
+        let mut ids = Vec::with_capacity(batch.ids.len());
+        for table in 0..t {
+            let (n, offset) = (self.spec.table_rows[table] as u32, self.row_offsets[table]);
+            ids.extend(
                 batch.ids[table..]
                     .iter()
                     .step_by(t)
-                    .map(|&raw| row_of(raw, n))
-                    .collect()
-            })
-            .collect()
+                    .map(|&raw| offset + row_of(raw, n)),
+            );
+        }
+        ids
     }
 
-    /// Maps a table's stored rows [B, width] to embeddings [B, d] (MLET: times P).
-    pub fn project(&self, table: usize, rows: &Tensor) -> Result<Tensor> {
-        Ok(match &self.tables[table].projection {
-            Some(p) => rows.matmul(p.as_tensor())?,
-            None => rows.clone(),
-        })
+    /// The embeddings [B, T, d] of stored rows gathered table by table ([T * B, width], in the
+    /// order of [`Dlrm::joined_row_ids`]): the rows themselves (plain) or each table's rows
+    /// times its P (MLET, one batched product for all tables).
+    pub fn embed(&self, rows: &Tensor, batch: usize) -> Result<Tensor> {
+        let rows = rows.reshape((self.tables.len(), batch, self.spec.table_width()))?;
+        let embedded = if self.spec.mlet_k > 0 {
+            let projections = self
+                .tables
+                .iter()
+                .map(|t| {
+                    t.projection
+                        .as_ref()
+                        .map(|p| p.as_tensor())
+                        .context("an MLET table without its projection")
+                })
+                .collect::<Result<Vec<_>>>()?;
+            rows.matmul(&Tensor::stack(&projections, 0)?)?
+        } else {
+            rows
+        };
+        Ok(embedded.transpose(0, 1)?.contiguous()?)
     }
 
-    /// Logits [B] from the transformed dense input [B, D] and one embedding [B, d] per table.
-    pub fn forward(&self, dense: &Tensor, embeddings: &[Tensor]) -> Result<Tensor> {
+    /// Logits [B] from the transformed dense input [B, D] and the embeddings [B, T, d].
+    pub fn forward(&self, dense: &Tensor, embeddings: &Tensor) -> Result<Tensor> {
         let mut z0 = dense.clone();
         for layer in &self.bottom {
             z0 = layer.forward(&z0)?.relu()?;
         }
         let batch = z0.dim(0)?;
-        let mut vectors = Vec::with_capacity(embeddings.len() + 1);
-        vectors.push(z0.clone());
-        vectors.extend(embeddings.iter().cloned());
-        let z = Tensor::stack(&vectors, 1)?; // [B, T+1, d]
+        let z = Tensor::cat(&[&z0.unsqueeze(1)?, embeddings], 1)?; // [B, T+1, d]
         let dots = z.matmul(&z.transpose(1, 2)?)?; // [B, T+1, T+1]
-        let n = vectors.len();
+        let n = self.tables.len() + 1;
         let pairs = dots
             .reshape((batch, n * n))?
             .index_select(&self.pair_index, 1)?;
@@ -260,15 +327,9 @@ impl Dlrm {
     /// Click probabilities of a batch (evaluation: whole tables, no training state).
     pub fn predict(&self, batch: &Batch) -> Result<Vec<f32>> {
         let dense = self.dense_input(&batch.dense, batch.len())?;
-        let embeddings = self
-            .row_ids(batch)
-            .into_iter()
-            .enumerate()
-            .map(|(t, ids)| {
-                let ids = Tensor::from_vec(ids, batch.len(), &self.device)?;
-                self.project(t, &self.tables[t].rows.index_select(&ids, 0)?)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let ids = self.joined_row_ids(batch);
+        let ids = Tensor::from_vec(ids, batch.ids.len(), &self.device)?;
+        let embeddings = self.embed(&self.joined_rows.index_select(&ids, 0)?, batch.len())?;
         let logits = self.forward(&dense, &embeddings)?.detach();
         Ok(candle_nn::ops::sigmoid(&logits)?.to_vec1()?)
     }
@@ -330,13 +391,13 @@ impl Dlrm {
             }
         }
         for t in 0..self.tables.len() {
-            let rows = get(&format!("emb.{t}.rows"), &self.tables[t].rows)?.copy()?;
+            let rows = get(&format!("emb.{t}.rows"), &self.tables[t].rows)?;
             self.tables[t].rows = rows;
             if let Some(p) = &self.tables[t].projection {
                 p.set(&get(&format!("emb.{t}.projection"), p)?)?;
             }
         }
-        Ok(())
+        self.join_tables()
     }
 
     /// The plain tables E_t = A_t P_t (MLET, computed `chunk` rows at a time) or copies of the
@@ -389,14 +450,14 @@ impl Dlrm {
                 projection: None,
             })
             .collect();
-        Ok(Dlrm {
+        Dlrm::assemble(
             spec,
-            bottom: layers(&self.bottom)?,
-            top: layers(&self.top)?,
+            layers(&self.bottom)?,
+            layers(&self.top)?,
             tables,
-            pair_index: self.pair_index.clone(),
-            device: self.device.clone(),
-        })
+            self.pair_index.clone(),
+            &self.device,
+        )
     }
 }
 

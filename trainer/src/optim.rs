@@ -6,8 +6,8 @@
 //!   are updated in place on the touched rows only. MLP weights and biases and MLET projections
 //!   (small and dense) use element-wise Adagrad with the same lr and eps.
 //!
-//! Table updates use `Tensor::scatter_add_set` on the deduplicated row ids, so nothing the size
-//! of a table is allocated per step.
+//! Table updates add into the touched rows in place ([`index_add_rows`] on the deduplicated row
+//! ids), so nothing the size of a table is allocated per step.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,6 +18,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
 
 use crate::cpu::write_f32;
+use crate::index_add::index_add_rows;
 use crate::model::Dlrm;
 use crate::step::TouchedRows;
 
@@ -59,36 +60,49 @@ pub struct Optimizer {
     lr: f64,
     /// Adagrad: one accumulator per dense parameter, in `Dlrm::dense_params` order.
     dense_acc: Vec<Tensor>,
-    /// Adagrad: one accumulator per table row, [n_t, 1].
+    /// Adagrad: one accumulator per row of [`Dlrm::joined_rows`] [sum n_t, 1].
+    joined_row_acc: Option<Tensor>,
+    /// Adagrad: each table's part of `joined_row_acc` [n_t, 1] (views).
     row_acc: Vec<Tensor>,
 }
 
 impl Optimizer {
     /// A fresh optimizer for `model`.
     pub fn new(kind: OptimizerKind, lr: f64, model: &Dlrm) -> Result<Optimizer> {
-        let (mut dense_acc, mut row_acc) = (Vec::new(), Vec::new());
-        if kind == OptimizerKind::Adagrad {
-            for p in model.dense_params() {
-                dense_acc.push(p.as_tensor().zeros_like()?);
-            }
-            for table in &model.tables {
-                row_acc.push(Tensor::zeros(
-                    (table.rows.dim(0)?, 1),
-                    DType::F32,
-                    model.device(),
-                )?);
-            }
-        }
-        Ok(Optimizer {
+        let mut optimizer = Optimizer {
             kind,
             lr,
-            dense_acc,
-            row_acc,
-        })
+            dense_acc: Vec::new(),
+            joined_row_acc: None,
+            row_acc: Vec::new(),
+        };
+        if kind == OptimizerKind::Adagrad {
+            for p in model.dense_params() {
+                optimizer.dense_acc.push(p.as_tensor().zeros_like()?);
+            }
+            let rows = model.joined_rows().dim(0)?;
+            optimizer.join_row_acc(
+                Tensor::zeros((rows, 1), DType::F32, model.device())?,
+                &model.spec.table_rows,
+            )?;
+        }
+        Ok(optimizer)
+    }
+
+    /// Makes `joined` [sum n_t, 1] the row accumulators, each table's part a view.
+    fn join_row_acc(&mut self, joined: Tensor, table_rows: &[usize]) -> Result<()> {
+        self.row_acc.clear();
+        let mut offset = 0;
+        for &n in table_rows {
+            self.row_acc.push(joined.narrow(0, offset, n)?);
+            offset += n;
+        }
+        self.joined_row_acc = Some(joined);
+        Ok(())
     }
 
     /// Applies one update from `grads`; tables only on the `touched` rows.
-    pub fn step(&mut self, model: &Dlrm, grads: &GradStore, touched: &[TouchedRows]) -> Result<()> {
+    pub fn step(&mut self, model: &Dlrm, grads: &GradStore, touched: &TouchedRows) -> Result<()> {
         for (i, param) in model.dense_params().into_iter().enumerate() {
             let g = grads
                 .get(param)
@@ -104,30 +118,24 @@ impl Optimizer {
             };
             param.set(&(param.as_tensor() - update)?)?;
         }
-        for (t, rows) in touched.iter().enumerate() {
-            let g = grads
-                .get(rows.leaf.as_tensor())
-                .context("a table got no gradient")?;
-            let (u, width) = g.dims2()?;
-            let step = match self.kind {
-                OptimizerKind::Sgd => (g * -self.lr)?,
-                OptimizerKind::Adagrad => {
-                    let ids = rows.unique.unsqueeze(1)?;
-                    let mean_sq = g.sqr()?.mean_keepdim(1)?;
-                    self.row_acc[t].scatter_add_set(&ids, &mean_sq, 0)?;
-                    let acc = self.row_acc[t].index_select(&rows.unique, 0)?;
-                    let denom = acc.sqrt()?.affine(1.0, ADAGRAD_EPS)?;
-                    (g * -self.lr)?.broadcast_div(&denom)?
-                }
-            };
-            let ids = rows
-                .unique
-                .unsqueeze(1)?
-                .broadcast_as((u, width))?
-                .contiguous()?;
-            model.tables[t].rows.scatter_add_set(&ids, &step, 0)?;
-        }
-        Ok(())
+        // The gradient of each unique row: the sum over its (table, example) copies.
+        let per_copy = grads
+            .get(touched.leaf.as_tensor())
+            .context("the tables got no gradient")?;
+        let u = touched.unique.dim(0)?;
+        let g = Tensor::zeros((u, per_copy.dim(1)?), DType::F32, per_copy.device())?;
+        index_add_rows(&g, &touched.inverse, per_copy)?;
+        let step = match (self.kind, &self.joined_row_acc) {
+            (OptimizerKind::Sgd, _) => (g * -self.lr)?,
+            (OptimizerKind::Adagrad, Some(row_acc)) => {
+                index_add_rows(row_acc, &touched.unique, &g.sqr()?.mean_keepdim(1)?)?;
+                let acc = row_acc.index_select(&touched.unique, 0)?;
+                let denom = acc.sqrt()?.affine(1.0, ADAGRAD_EPS)?;
+                (g * -self.lr)?.broadcast_div(&denom)?
+            }
+            (OptimizerKind::Adagrad, None) => bail!("Adagrad without its row accumulators"),
+        };
+        index_add_rows(model.joined_rows(), &touched.unique, &step)
     }
 
     /// The CPU step's update of one dense parameter, in place: `param` is number `index` of
@@ -224,9 +232,10 @@ impl Optimizer {
     /// Restores the state saved by [`Optimizer::named_state`].
     pub fn load_state(&mut self, values: &HashMap<String, Tensor>) -> Result<()> {
         let device = |t: &Tensor| t.device().clone();
+        let mut row_acc = std::mem::take(&mut self.row_acc);
         for (prefix, state) in [
             ("opt.dense", &mut self.dense_acc),
-            ("opt.rows", &mut self.row_acc),
+            ("opt.rows", &mut row_acc),
         ] {
             for (i, slot) in state.iter_mut().enumerate() {
                 let name = format!("{prefix}.{i}");
@@ -242,6 +251,13 @@ impl Optimizer {
                 }
                 *slot = value.to_device(&device(slot))?.copy()?;
             }
+        }
+        if !row_acc.is_empty() {
+            let table_rows = row_acc
+                .iter()
+                .map(|t| t.dim(0))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            self.join_row_acc(Tensor::cat(&row_acc, 0)?, &table_rows)?;
         }
         Ok(())
     }

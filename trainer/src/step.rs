@@ -1,12 +1,17 @@
-//! One training step with sparse embedding updates.
+//! One training step with candle's autograd and sparse embedding updates: the path on devices
+//! other than the CPU (CUDA), and the oracle the hand-written CPU step is tested against.
 //!
-//! Per table, the batch's rows are deduplicated (unique ids plus each example's index into
-//! them); the unique rows are gathered into a detached leaf `Var` [U, width]; inside the graph
-//! the leaf is projected (MLET) and expanded back to the batch with `index_select(inverse)`.
-//! After `backward`, the leaf's gradient [U, width] is all the table gets: the optimizer adds the
-//! update into the table in place. No table-sized gradient is ever built.
-
-use std::collections::HashMap;
+//! The batch's rows of all tables are looked up in the model's joined table tensor
+//! ([`Dlrm::joined_rows`]) and deduplicated on the host (global row ids never collide across
+//! tables). The unique rows are gathered, then spread back to one row per (table, example),
+//! outside the graph: that copy [T * B, width] is the leaf `Var` the graph starts from (MLET
+//! projects it). After `backward`, its gradient is all the tables get: the optimizer sums it per
+//! unique row and adds the update into the joined rows in place, both with
+//! [`crate::index_add::index_add_rows`]. No table-sized gradient is ever built, and a step costs
+//! the same number of kernels whatever the number of tables.
+//!
+//! Nothing in a step waits for the device: the ids go up in one copy, and the loss stays on the
+//! device as a tensor for the caller to read back when it wants (see `train::LossLog`).
 
 use anyhow::{Context, Result};
 use candle_core::{Tensor, Var};
@@ -15,65 +20,123 @@ use crate::data::Batch;
 use crate::model::Dlrm;
 use crate::optim::Optimizer;
 
-/// The rows of one table that a batch touches.
+/// The rows a batch touches, across all tables.
 pub struct TouchedRows {
-    /// Distinct row ids, in order of first appearance [U] (u32).
+    /// Distinct rows of [`Dlrm::joined_rows`], in order of first appearance [U] (u32).
     pub unique: Tensor,
-    /// For each example, its position in `unique` [B] (u32).
+    /// For each (table, example), table by table, its position in `unique` [T * B] (u32).
     pub inverse: Tensor,
-    /// A copy of the unique rows [U, width]; the gradient lands here.
+    /// A copy of each (table, example)'s row [T * B, width]; the gradient lands here.
     pub leaf: Var,
 }
 
-/// Distinct values of `ids` in order of first appearance, and each id's index among them.
-pub fn unique_inverse(ids: &[u32]) -> (Vec<u32>, Vec<u32>) {
-    let mut position: HashMap<u32, u32> = HashMap::with_capacity(ids.len());
-    let mut unique = Vec::with_capacity(ids.len());
-    let inverse = ids
-        .iter()
-        .map(|&id| {
-            *position.entry(id).or_insert_with(|| {
-                unique.push(id);
-                unique.len() as u32 - 1
-            })
-        })
-        .collect();
-    (unique, inverse)
+/// The autograd step, with its host-side buffers reused from step to step.
+#[derive(Default)]
+pub struct AutogradStep {
+    dedup: Dedup,
+    /// The batch's rows, then (after dedup) the unique rows followed by the inverse.
+    ids: Vec<u32>,
+    unique: Vec<u32>,
+    inverse: Vec<u32>,
 }
 
-/// Gathers the rows each table's ids touch (see the module doc).
-pub fn gather_touched(model: &Dlrm, row_ids: &[Vec<u32>]) -> Result<Vec<TouchedRows>> {
-    let device = model.device();
-    row_ids
-        .iter()
-        .zip(&model.tables)
-        .map(|(ids, table)| {
-            let (unique, inverse) = unique_inverse(ids);
-            let (u, b) = (unique.len(), inverse.len());
-            let unique = Tensor::from_vec(unique, u, device)?;
-            let inverse = Tensor::from_vec(inverse, b, device)?;
-            let leaf = Var::from_tensor(&table.rows.index_select(&unique, 0)?)?;
-            Ok(TouchedRows {
-                unique,
-                inverse,
-                leaf,
-            })
+impl AutogradStep {
+    /// Gathers the rows `batch` touches (see the module doc).
+    pub fn gather_touched(&mut self, model: &Dlrm, batch: &Batch) -> Result<TouchedRows> {
+        self.ids = model.joined_row_ids(batch);
+        self.dedup
+            .run(&self.ids, &mut self.unique, &mut self.inverse);
+        let (u, n) = (self.unique.len(), self.inverse.len());
+        // One host-to-device copy for both index lists.
+        self.ids.clear();
+        self.ids.extend_from_slice(&self.unique);
+        self.ids.extend_from_slice(&self.inverse);
+        let both = Tensor::from_slice(&self.ids, u + n, model.device())?;
+        let unique = both.narrow(0, 0, u)?;
+        let inverse = both.narrow(0, u, n)?;
+        let rows = model
+            .joined_rows()
+            .index_select(&unique, 0)?
+            .index_select(&inverse, 0)?;
+        let leaf = Var::from_tensor(&rows)?;
+        Ok(TouchedRows {
+            unique,
+            inverse,
+            leaf,
         })
-        .collect()
+    }
+
+    /// One step on `batch`: forward from the touched rows, backward, optimizer update. Returns
+    /// the batch's mean loss before the update, as a scalar tensor on the model's device (read
+    /// it back when needed: reading waits for the device).
+    pub fn step(
+        &mut self,
+        model: &Dlrm,
+        optimizer: &mut Optimizer,
+        batch: &Batch,
+    ) -> Result<Tensor> {
+        let dense = model.dense_input(&batch.dense, batch.len())?;
+        let labels = Tensor::from_slice(&batch.labels, batch.len(), model.device())?;
+        let touched = self.gather_touched(model, batch)?;
+        let logits = forward_touched(model, &dense, &touched, batch.len())?;
+        let loss = bce_with_logits(&logits, &labels)?;
+        let grads = loss.backward()?;
+        optimizer
+            .step(model, &grads, &touched)
+            .context("optimizer step")?;
+        Ok(loss.detach())
+    }
 }
 
 /// Logits [B] computed from the gathered rows.
-pub fn forward_touched(model: &Dlrm, dense: &Tensor, touched: &[TouchedRows]) -> Result<Tensor> {
-    let embeddings = touched
-        .iter()
-        .enumerate()
-        .map(|(t, rows)| {
-            Ok(model
-                .project(t, rows.leaf.as_tensor())?
-                .index_select(&rows.inverse, 0)?)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    model.forward(dense, &embeddings)
+pub fn forward_touched(
+    model: &Dlrm,
+    dense: &Tensor,
+    touched: &TouchedRows,
+    batch: usize,
+) -> Result<Tensor> {
+    model.forward(dense, &model.embed(touched.leaf.as_tensor(), batch)?)
+}
+
+/// Deduplicates ids in order of first appearance with an open-addressing hash table reused
+/// across calls.
+#[derive(Default)]
+pub struct Dedup {
+    /// 0: empty; otherwise 1 + the id's index in `unique`.
+    slots: Vec<u32>,
+}
+
+impl Dedup {
+    /// Fills `unique` with the distinct values of `ids` and `inverse` with each id's index
+    /// among them.
+    pub fn run(&mut self, ids: &[u32], unique: &mut Vec<u32>, inverse: &mut Vec<u32>) {
+        let bits = (2 * ids.len()).next_power_of_two().max(16).trailing_zeros();
+        let mask = (1usize << bits) - 1;
+        self.slots.clear();
+        self.slots.resize(mask + 1, 0);
+        unique.clear();
+        inverse.clear();
+        for &id in ids {
+            // Fibonacci hashing: the top bits of id times 2^64 / golden ratio.
+            let mut slot =
+                ((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize;
+            loop {
+                match self.slots[slot] {
+                    0 => {
+                        unique.push(id);
+                        self.slots[slot] = unique.len() as u32;
+                        inverse.push(unique.len() as u32 - 1);
+                        break;
+                    }
+                    s if unique[s as usize - 1] == id => {
+                        inverse.push(s - 1);
+                        break;
+                    }
+                    _ => slot = (slot + 1) & mask,
+                }
+            }
+        }
+    }
 }
 
 /// Mean binary cross-entropy of `logits` against 0/1 `labels`, in the stable form
@@ -84,31 +147,51 @@ pub fn bce_with_logits(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     Ok(loss.mean_all()?)
 }
 
-/// One step on `batch`: forward from the touched rows, backward, optimizer update. Returns the
-/// batch's mean loss before the update.
-pub fn train_step(model: &Dlrm, optimizer: &mut Optimizer, batch: &Batch) -> Result<f32> {
-    let dense = model.dense_input(&batch.dense, batch.len())?;
-    let labels = Tensor::from_slice(&batch.labels, batch.len(), model.device())?;
-    let touched = gather_touched(model, &model.row_ids(batch))?;
-    let logits = forward_touched(model, &dense, &touched)?;
-    let loss = bce_with_logits(&logits, &labels)?;
-    let grads = loss.backward()?;
-    optimizer
-        .step(model, &grads, &touched)
-        .context("optimizer step")?;
-    Ok(loss.to_scalar::<f32>()?)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+    use crate::rng::Rng;
+
+    /// The plain definition: distinct values in order of first appearance, and each value's
+    /// index among them.
+    fn unique_inverse(ids: &[u32]) -> (Vec<u32>, Vec<u32>) {
+        let mut position: HashMap<u32, u32> = HashMap::new();
+        let mut unique = Vec::new();
+        let inverse = ids
+            .iter()
+            .map(|&id| {
+                *position.entry(id).or_insert_with(|| {
+                    unique.push(id);
+                    unique.len() as u32 - 1
+                })
+            })
+            .collect();
+        (unique, inverse)
+    }
 
     #[test]
-    fn unique_keeps_first_appearance_order() {
-        let (u, inv) = unique_inverse(&[5, 3, 5, 9, 3, 3]);
-        assert_eq!(u, vec![5, 3, 9]);
-        assert_eq!(inv, vec![0, 1, 0, 2, 1, 1]);
-        let (u, inv) = unique_inverse(&[]);
-        assert!(u.is_empty() && inv.is_empty());
+    fn dedup_keeps_first_appearance_order() {
+        let mut dedup = Dedup::default();
+        let (mut unique, mut inverse) = (Vec::new(), Vec::new());
+        dedup.run(&[5, 3, 5, 9, 3, 3], &mut unique, &mut inverse);
+        assert_eq!(unique, vec![5, 3, 9]);
+        assert_eq!(inverse, vec![0, 1, 0, 2, 1, 1]);
+        let mut rng = Rng::new(7);
+        for (len, range) in [
+            (0, 1),
+            (1, 1),
+            (128, 5),
+            (128, 1000),
+            (300, u64::MAX),
+            (7, 3),
+        ] {
+            let ids: Vec<u32> = (0..len)
+                .map(|_| (rng.next_u64() % range.min(1 << 32)) as u32)
+                .collect();
+            dedup.run(&ids, &mut unique, &mut inverse);
+            assert_eq!((unique.clone(), inverse.clone()), unique_inverse(&ids));
+        }
     }
 }

@@ -21,7 +21,7 @@ use crate::data::{BatchStream, DataSpec, ReadOptions};
 use crate::metrics::Metrics;
 use crate::model::{Dlrm, ModelSpec};
 use crate::optim::{Optimizer, OptimizerKind};
-use crate::step::train_step;
+use crate::step::AutogradStep;
 
 /// Where validation rows come from.
 #[derive(Clone, Debug, PartialEq)]
@@ -77,6 +77,9 @@ pub struct TrainSettings {
     pub progress: bool,
     /// Where to compute.
     pub device: Device,
+    /// Use candle's autograd step on the CPU too (the step of other devices; slower than the
+    /// hand-written CPU step, with the same arithmetic).
+    pub autograd: bool,
 }
 
 impl TrainSettings {
@@ -104,6 +107,7 @@ impl TrainSettings {
             skip_bad_lines: false,
             progress: false,
             device: Device::Cpu,
+            autograd: false,
         }
     }
 
@@ -294,7 +298,9 @@ pub struct TrainReport {
     pub steps: u64,
     /// Examples trained on by this process.
     pub samples: u64,
-    /// Training throughput of this process (steps and data reading, not validation).
+    /// Training throughput of this process (steps and data reading, not validation), after
+    /// its first progress update (about 20 steps of warm-up: CUDA loads its kernels on first
+    /// use); over all steps when there were no more.
     pub samples_per_s: f64,
     /// Malformed lines skipped in the last epoch read.
     pub bad_lines: u64,
@@ -351,16 +357,19 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
     }
 
     // The hand-written step on the CPU; candle's autograd elsewhere.
-    let mut cpu_step = if settings.device.is_cpu() {
-        Some(CpuStep::new(&model)?)
+    let mut step = if settings.device.is_cpu() && !settings.autograd {
+        Step::Cpu(Box::new(CpuStep::new(&model)?))
     } else {
-        None
+        Step::Autograd(AutogradStep::default())
     };
     let total_examples = plan.train_examples * settings.epochs as u64;
     let bar = progress_bar(settings.progress, total_examples);
     bar.set_position((position.epoch as u64 * plan.train_examples).min(total_examples));
     let mut busy = Duration::ZERO;
-    let (mut samples, mut bad_lines, mut loss_avg) = (0u64, 0u64, None::<f64>);
+    let (mut samples, mut bad_lines) = (0u64, 0u64);
+    let mut losses = LossLog::default();
+    // (samples, busy) at the first progress update: the end of the warm-up.
+    let mut warmed_up = None;
     let mut interrupted = None;
     'epochs: while position.epoch < settings.epochs {
         let rows = position.next_row..plan.train.end;
@@ -372,30 +381,35 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
         )?;
         let mut tick = Instant::now();
         while let Some(batch) = stream.next_batch()? {
-            let loss = match &mut cpu_step {
-                Some(cpu_step) => cpu_step.step(&model, &mut optimizer, &batch)?,
-                None => train_step(&model, &mut optimizer, &batch)?,
-            } as f64;
+            match &mut step {
+                Step::Cpu(cpu) => losses.push(cpu.step(&model, &mut optimizer, &batch)?),
+                Step::Autograd(autograd) => {
+                    losses.push_pending(autograd.step(&model, &mut optimizer, &batch)?)
+                }
+            }
             position.step += 1;
             position.next_row = batch.next_row;
             samples += batch.len() as u64;
-            busy += tick.elapsed();
-            loss_avg = Some(loss_avg.map_or(loss, |a| 0.98 * a + 0.02 * loss));
             bar.inc(batch.len() as u64);
-            if position.step.is_multiple_of(20) {
+            if position.step.is_multiple_of(PROGRESS_EVERY) {
+                // Reading the losses back waits for the device: once per PROGRESS_EVERY steps.
+                let loss = losses.read()?;
+                busy += tick.elapsed();
+                tick = Instant::now();
+                warmed_up.get_or_insert((samples, busy));
                 let rate = samples as f64 / busy.as_secs_f64().max(1e-9);
-                bar.set_message(format!(
-                    "{rate:.0} samples/s  loss {:.4}",
-                    loss_avg.unwrap_or(f64::NAN)
-                ));
+                bar.set_message(format!("{rate:.0} samples/s  loss {loss:.4}"));
             }
             if settings.eval_every > 0 && position.step.is_multiple_of(settings.eval_every) {
                 let (spec, rows) = plan
                     .validation
                     .as_ref()
                     .expect("plan checked validation data");
+                losses.read()?;
+                busy += tick.elapsed();
                 let (p, y) = predict_all(&model, spec, rows.clone(), settings.read_options())?;
                 let metrics = Metrics::compute(&p, &y);
+                tick = Instant::now();
                 let line = format!(
                     "step {}: validation AUC {:.5}, logloss {:.5}",
                     position.step, metrics.auc, metrics.logloss
@@ -413,6 +427,8 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
                 && position.step.is_multiple_of(settings.checkpoint_every);
             let stopping = stop.load(Ordering::SeqCst);
             if due || stopping {
+                losses.read()?;
+                busy += tick.elapsed();
                 let path = settings.checkpoint_path();
                 save_checkpoint(
                     &path,
@@ -426,15 +442,21 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
                     interrupted = Some(path);
                     break 'epochs;
                 }
+                tick = Instant::now();
             }
-            tick = Instant::now();
         }
+        losses.read()?;
+        busy += tick.elapsed();
         bad_lines = stream.bad_lines();
         position.epoch += 1;
         position.next_row = plan.train.start;
     }
     bar.finish_and_clear();
-    let samples_per_s = samples as f64 / busy.as_secs_f64().max(1e-9);
+    let (timed_samples, timed) = match warmed_up {
+        Some((s, b)) if samples > s => (samples - s, busy - b),
+        _ => (samples, busy),
+    };
+    let samples_per_s = timed_samples as f64 / timed.as_secs_f64().max(1e-9);
 
     let mut validation = None;
     let mut best_step = None;
@@ -462,6 +484,51 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
         bad_lines,
         interrupted,
     })
+}
+
+/// Steps between progress updates; the losses are read back (a wait for the device) this often.
+const PROGRESS_EVERY: u64 = 20;
+
+/// The training step in use.
+enum Step {
+    /// The hand-written CPU step.
+    Cpu(Box<CpuStep>),
+    /// Candle's autograd, on any device.
+    Autograd(AutogradStep),
+}
+
+/// Step losses and their running average (`a = 0.98 a + 0.02 loss`). Losses still on the device
+/// wait in `pending` until [`LossLog::read`], so that a step never waits for the device.
+#[derive(Default)]
+struct LossLog {
+    average: Option<f64>,
+    pending: Vec<Tensor>,
+}
+
+impl LossLog {
+    /// Adds a loss known on the host.
+    fn push(&mut self, loss: f32) {
+        let loss = loss as f64;
+        self.average = Some(self.average.map_or(loss, |a| 0.98 * a + 0.02 * loss));
+    }
+
+    /// Adds a loss still on the device (a scalar tensor).
+    fn push_pending(&mut self, loss: Tensor) {
+        self.pending.push(loss);
+    }
+
+    /// Reads the pending losses back (one copy, which waits for the device's queued work) and
+    /// returns the running average (NaN before the first loss).
+    fn read(&mut self) -> Result<f64> {
+        if !self.pending.is_empty() {
+            let values = Tensor::stack(&self.pending, 0)?.to_vec1::<f32>()?;
+            self.pending.clear();
+            for loss in values {
+                self.push(loss);
+            }
+        }
+        Ok(self.average.unwrap_or(f64::NAN))
+    }
 }
 
 fn progress_bar(show: bool, total: u64) -> ProgressBar {

@@ -1,5 +1,6 @@
 //! Resuming from a checkpoint ends with the same bits as an uninterrupted run, whether the
-//! checkpoint came from `--checkpoint-every` or from a stop request (Ctrl-C).
+//! checkpoint came from `--checkpoint-every` or from a stop request (Ctrl-C), with the
+//! hand-written CPU step and with the autograd step (the CUDA path, losses read back late).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,7 +9,12 @@ use mlet_trainer::data::DataSpec;
 use mlet_trainer::optim::OptimizerKind;
 use mlet_trainer::train::{train, TrainReport, TrainSettings, Validation};
 
-fn settings(mlet_k: usize, optimizer: OptimizerKind, checkpoint: PathBuf) -> TrainSettings {
+fn settings(
+    mlet_k: usize,
+    optimizer: OptimizerKind,
+    autograd: bool,
+    checkpoint: PathBuf,
+) -> TrainSettings {
     let mut s = TrainSettings::new(DataSpec::Synthetic {
         rows: 1200,
         seed: 3,
@@ -30,6 +36,7 @@ fn settings(mlet_k: usize, optimizer: OptimizerKind, checkpoint: PathBuf) -> Tra
     s.optimizer = optimizer;
     s.eval_every = 5;
     s.checkpoint = Some(checkpoint);
+    s.autograd = autograd;
     s
 }
 
@@ -42,8 +49,10 @@ fn weights(report: &TrainReport) -> Vec<(String, Vec<f32>)> {
         .collect()
 }
 
-fn check(mlet_k: usize, optimizer: OptimizerKind) {
-    let tag = format!("{}-{mlet_k}-{optimizer}", std::process::id());
+fn check(mlet_k: usize, optimizer: OptimizerKind, autograd: bool) {
+    let tag = format!("{}-{mlet_k}-{optimizer}-{autograd}", std::process::id());
+    let settings =
+        |mlet_k, optimizer, checkpoint| settings(mlet_k, optimizer, autograd, checkpoint);
     let path = std::env::temp_dir().join(format!("mlet-resume-{tag}.ckpt"));
     let never = AtomicBool::new(false);
 
@@ -91,10 +100,20 @@ fn check(mlet_k: usize, optimizer: OptimizerKind) {
 
 #[test]
 fn resume_plain_sgd() {
-    check(0, OptimizerKind::Sgd);
+    check(0, OptimizerKind::Sgd, false);
 }
 
 #[test]
 fn resume_mlet_adagrad() {
-    check(8, OptimizerKind::Adagrad);
+    check(8, OptimizerKind::Adagrad, false);
+}
+
+#[test]
+fn resume_autograd_mlet_adagrad() {
+    check(8, OptimizerKind::Adagrad, true);
+}
+
+#[test]
+fn resume_autograd_plain_sgd() {
+    check(0, OptimizerKind::Sgd, true);
 }

@@ -6,7 +6,7 @@ use mlet_trainer::data::Batch;
 use mlet_trainer::model::{Dlrm, ModelSpec};
 use mlet_trainer::optim::{Optimizer, OptimizerKind, ADAGRAD_EPS};
 use mlet_trainer::rng::Rng;
-use mlet_trainer::step::{bce_with_logits, train_step};
+use mlet_trainer::step::{bce_with_logits, AutogradStep};
 
 fn spec(mlet_k: usize) -> ModelSpec {
     ModelSpec {
@@ -59,17 +59,22 @@ fn dense_reference(model: &Dlrm, kind: OptimizerKind, lr: f64, batches: &[Batch]
     for b in batches {
         let dense = model.dense_input(&b.dense, b.len()).unwrap();
         let labels = Tensor::from_slice(&b.labels, b.len(), &Device::Cpu).unwrap();
-        let embeddings: Vec<Tensor> = model
-            .row_ids(b)
-            .into_iter()
+        // Each table on its own: row `raw mod n_t`, times P_t for MLET.
+        let embeddings: Vec<Tensor> = tables
+            .iter()
             .enumerate()
-            .map(|(t, ids)| {
+            .map(|(t, table)| {
+                let n = table.dim(0).unwrap() as u32;
+                let ids: Vec<u32> = b.ids[t..].iter().step_by(3).map(|&raw| raw % n).collect();
                 let ids = Tensor::from_vec(ids, b.len(), &Device::Cpu).unwrap();
-                model
-                    .project(t, &tables[t].as_tensor().index_select(&ids, 0).unwrap())
-                    .unwrap()
+                let rows = table.as_tensor().index_select(&ids, 0).unwrap();
+                match &model.tables[t].projection {
+                    Some(p) => rows.matmul(p.as_tensor()).unwrap(),
+                    None => rows,
+                }
             })
             .collect();
+        let embeddings = Tensor::stack(&embeddings, 1).unwrap();
         let loss = bce_with_logits(&model.forward(&dense, &embeddings).unwrap(), &labels).unwrap();
         let grads = loss.backward().unwrap();
         for (i, p) in params.iter().enumerate() {
@@ -115,8 +120,9 @@ fn check(mlet_k: usize, kind: OptimizerKind, lr: f64) {
         .map(|t| t.rows.flatten_all().unwrap().to_vec1().unwrap())
         .collect();
     let mut optimizer = Optimizer::new(kind, lr, &model).unwrap();
+    let mut step = AutogradStep::default();
     for b in &batches {
-        train_step(&model, &mut optimizer, b).unwrap();
+        step.step(&model, &mut optimizer, b).unwrap();
     }
     let mut got: Vec<Tensor> = model
         .dense_params()
@@ -182,7 +188,9 @@ fn untouched_rows_do_not_move() {
             *id = 4; // table 2 sees only row 4
         }
     }
-    train_step(&model, &mut optimizer, &b).unwrap();
+    AutogradStep::default()
+        .step(&model, &mut optimizer, &b)
+        .unwrap();
     let after: Vec<f32> = model.tables[2]
         .rows
         .flatten_all()
