@@ -2,7 +2,8 @@
 
 use core::fmt;
 
-/// A rule of model file format v1 that a file can break.
+/// A rule of model file format v1 that a file can break. [`Rule::code`] numbers the rules from 1
+/// in the order listed here; new rules go at the end, so a code keeps its meaning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rule {
     /// The file is shorter than the 8-byte header length prefix.
@@ -77,6 +78,12 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// The rule's number (1 = `TruncatedPrefix`, in declaration order): what a device with no
+    /// room for messages reports; the host tools turn it back into the rule.
+    pub fn code(self) -> u8 {
+        self as u8 + 1
+    }
+
     /// A one-line statement of the rule.
     pub fn describe(self) -> &'static str {
         match self {
@@ -140,7 +147,7 @@ impl Name {
             len: 0,
             bytes: [0; Name::CAPACITY],
         };
-        let _ = fmt::Write::write_str(&mut name, s);
+        name.push(s);
         name
     }
 
@@ -149,23 +156,40 @@ impl Name {
         // Only whole UTF-8 characters are ever copied in, so this cannot fail.
         core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
     }
-}
 
-impl fmt::Write for Name {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
+    /// Appends `s`; a name that would pass `CAPACITY` bytes is cut at a character boundary and
+    /// ends in `..`. (Written out rather than through `core::fmt`, which is several KB of flash
+    /// on a microcontroller.)
+    pub(crate) fn push(&mut self, s: &str) {
         for ch in s.chars() {
             let mut buf = [0u8; 4];
             let encoded = ch.encode_utf8(&mut buf).as_bytes();
             let at = self.len as usize;
             if at + encoded.len() > Name::CAPACITY - 2 {
-                self.bytes[at..at + 2].copy_from_slice(b"..");
-                self.len += 2;
-                return Err(fmt::Error);
+                if !self.as_str().ends_with("..") {
+                    self.bytes[at..at + 2].copy_from_slice(b"..");
+                    self.len += 2;
+                }
+                return;
             }
             self.bytes[at..at + encoded.len()].copy_from_slice(encoded);
             self.len += encoded.len() as u8;
         }
-        Ok(())
+    }
+
+    /// Appends `n` in decimal.
+    pub(crate) fn push_number(&mut self, n: usize) {
+        let mut digits = [0u8; 20];
+        let (mut at, mut rest) = (digits.len(), n);
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        self.push(core::str::from_utf8(&digits[at..]).unwrap_or("?"));
     }
 }
 
@@ -255,3 +279,23 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_built_and_cut() {
+        let mut name = Name::new("emb.");
+        name.push_number(0);
+        name.push(".");
+        name.push_number(4_294_967_295);
+        assert_eq!(name.as_str(), "emb.0.4294967295");
+        // 30 two-byte characters: 19 fit before the `..` (38 + 2 = 40 bytes).
+        let long = Name::new("éééééééééééééééééééééééééééééé");
+        assert_eq!(long.as_str(), "ééééééééééééééééééé..");
+        let mut full = long;
+        full.push("more");
+        assert_eq!(full, long);
+    }
+}

@@ -1,6 +1,5 @@
 //! The zero-allocation reader: validates a v1 file once and hands out its tensors in place.
 
-use core::fmt::Write;
 
 use crate::config::{Config, DenseTransform, EmbeddingDtype};
 use crate::error::{Error, Name, Rule};
@@ -371,15 +370,15 @@ fn read_config(header: &str) -> Result<Config, Error> {
         }
     };
     let num_dense =
-        parse_u32(num_dense).ok_or(Error::metadata(Rule::InvalidNumber, "num_dense"))?;
-    let dim = parse_u32(dim).ok_or(Error::metadata(Rule::InvalidNumber, "dim"))?;
+        parse_u32(num_dense.as_bytes()).ok_or(Error::metadata(Rule::InvalidNumber, "num_dense"))?;
+    let dim = parse_u32(dim.as_bytes()).ok_or(Error::metadata(Rule::InvalidNumber, "dim"))?;
     if num_dense == 0 {
         return Err(Error::metadata(Rule::ZeroWidth, "num_dense"));
     }
     let mut rows = [0u32; MAX_TABLES];
     let rows = parse_list(
         table_rows,
-        ',',
+        b',',
         &mut rows,
         "table_rows",
         Rule::TooManyTables,
@@ -387,13 +386,13 @@ fn read_config(header: &str) -> Result<Config, Error> {
     let mut bottom_widths = [0u32; MAX_LAYERS + 1];
     let bottom_widths = parse_list(
         bottom,
-        '-',
+        b'-',
         &mut bottom_widths,
         "bottom_mlp",
         Rule::LayerCount,
     )?;
     let mut top_widths = [0u32; MAX_LAYERS];
-    let top_widths = parse_list(top, '-', &mut top_widths, "top_mlp", Rule::LayerCount)?;
+    let top_widths = parse_list(top, b'-', &mut top_widths, "top_mlp", Rule::LayerCount)?;
     if bottom_widths.first() != Some(&num_dense) {
         return Err(Error::metadata(Rule::WidthsDontChain, "bottom_mlp"));
     }
@@ -407,24 +406,27 @@ fn read_config(header: &str) -> Result<Config, Error> {
     )
 }
 
-/// Parses a plain decimal u32.
-fn parse_u32(s: &str) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+/// Parses a plain decimal u32 (digits only, no sign).
+fn parse_u32(s: &[u8]) -> Option<u32> {
+    if s.is_empty() {
         return None;
     }
-    s.parse().ok()
+    s.iter().try_fold(0u32, |value, &b| {
+        let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+        value.checked_mul(10)?.checked_add(digit as u32)
+    })
 }
 
 /// Parses `a<sep>b<sep>c` into `out`; more values than `out` holds breaks `too_many`.
 fn parse_list<'o>(
     s: &str,
-    sep: char,
+    sep: u8,
     out: &'o mut [u32],
     key: &str,
     too_many: Rule,
 ) -> Result<&'o [u32], Error> {
     let mut count = 0;
-    for part in s.split(sep) {
+    for part in s.as_bytes().split(|&b| b == sep) {
         let value = parse_u32(part).ok_or(Error::metadata(Rule::InvalidNumber, key))?;
         *out.get_mut(count).ok_or(Error::metadata(too_many, key))? = value;
         count += 1;
@@ -501,23 +503,23 @@ enum TensorId {
 
 /// Parses `emb.{t}.{weight|scale|offset}` and `{bottom|top}.{l}.{weight|bias}`.
 fn parse_name(name: &str) -> Option<TensorId> {
-    let mut parts = name.split('.');
+    let mut parts = name.as_bytes().split(|&b| b == b'.');
     let (group, index, part) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || index.is_empty() || (index.len() > 1 && index.starts_with('0')) {
+    if parts.next().is_some() || index.is_empty() || (index.len() > 1 && index[0] == b'0') {
         return None;
     }
     let index: usize = parse_u32(index)? as usize;
     let part = match part {
-        "weight" => Part::Weight,
-        "scale" => Part::Scale,
-        "offset" => Part::Offset,
-        "bias" => Part::Bias,
+        b"weight" => Part::Weight,
+        b"scale" => Part::Scale,
+        b"offset" => Part::Offset,
+        b"bias" => Part::Bias,
         _ => return None,
     };
     match (group, part) {
-        ("emb", Part::Weight | Part::Scale | Part::Offset) => Some(TensorId::Emb(index, part)),
-        ("bottom", Part::Weight | Part::Bias) => Some(TensorId::Bottom(index, part)),
-        ("top", Part::Weight | Part::Bias) => Some(TensorId::Top(index, part)),
+        (b"emb", Part::Weight | Part::Scale | Part::Offset) => Some(TensorId::Emb(index, part)),
+        (b"bottom", Part::Weight | Part::Bias) => Some(TensorId::Bottom(index, part)),
+        (b"top", Part::Weight | Part::Bias) => Some(TensorId::Top(index, part)),
         _ => None,
     }
 }
@@ -678,11 +680,14 @@ fn id_name(id: TensorId) -> Name {
         Part::Offset => "offset",
         Part::Bias => "bias",
     };
-    let mut name = Name::new("");
-    let _ = match id {
-        TensorId::Emb(t, p) => write!(name, "emb.{t}.{}", part(p)),
-        TensorId::Bottom(l, p) => write!(name, "bottom.{l}.{}", part(p)),
-        TensorId::Top(l, p) => write!(name, "top.{l}.{}", part(p)),
+    let (group, index, p) = match id {
+        TensorId::Emb(t, p) => ("emb.", t, p),
+        TensorId::Bottom(l, p) => ("bottom.", l, p),
+        TensorId::Top(l, p) => ("top.", l, p),
     };
+    let mut name = Name::new(group);
+    name.push_number(index);
+    name.push(".");
+    name.push(part(p));
     name
 }

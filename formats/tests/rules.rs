@@ -598,3 +598,48 @@ fn long_names_are_cut_in_errors() {
     let shown = err.to_string();
     assert!(shown.contains("xxxx..") && shown.len() < 150, "{shown}");
 }
+
+/// Rule codes are the declaration order from 1, fixed at both ends, and distinct.
+#[test]
+fn rule_codes_are_stable() {
+    use Rule::*;
+    let rules = [
+        TruncatedPrefix,
+        HeaderPastEnd,
+        HeaderTooLong,
+        HeaderNotPadded,
+        InvalidUtf8,
+        InvalidJson,
+        MissingMetadata,
+        MetadataNotString,
+        MissingMetadataKey,
+        DuplicateMetadataKey,
+        UnknownFormat,
+        UnsupportedVersion,
+        InvalidNumber,
+        ZeroWidth,
+        ZeroRows,
+        TooManyTables,
+        LayerCount,
+        WidthsDontChain,
+        UnknownInteraction,
+        UnknownDenseTransform,
+        UnknownHashing,
+        UnknownEmbeddingDtype,
+        TensorInfoFields,
+        UnknownDtype,
+        WrongDtype,
+        WrongShape,
+        SizeMismatch,
+        OffsetsOutOfBounds,
+        Misaligned,
+        Overlap,
+        Hole,
+        UnexpectedTensor,
+        MissingTensor,
+        DuplicateTensor,
+    ];
+    for (i, rule) in rules.iter().enumerate() {
+        assert_eq!(rule.code() as usize, i + 1, "{rule:?}");
+    }
+}

@@ -66,6 +66,22 @@ pub enum Error {
     NonFiniteScore,
 }
 
+impl Error {
+    /// A number for the error, for devices that print no messages: the broken format rule's
+    /// [`Rule::code`](mlet_formats::Rule::code) (1-99), or 101 `DenseLen`, 102 `IdsLen`,
+    /// 103 `ScratchTooSmall`, 104 `NonFiniteDense`, 105 `NonFiniteScore`.
+    pub fn code(&self) -> u16 {
+        match self {
+            Error::Format(e) => e.rule.code() as u16,
+            Error::DenseLen { .. } => 101,
+            Error::IdsLen { .. } => 102,
+            Error::ScratchTooSmall { .. } => 103,
+            Error::NonFiniteDense { .. } => 104,
+            Error::NonFiniteScore => 105,
+        }
+    }
+}
+
 impl From<FormatError> for Error {
     fn from(e: FormatError) -> Self {
         Error::Format(e)
@@ -212,8 +228,9 @@ impl<'a> Model<'a> {
         let z0 = self.mlp(config.bottom(), ModelFile::bottom_layer, scratch, per, true);
 
         for (example, ids) in scratch.chunks_exact_mut(per).zip(ids.chunks_exact(tables)) {
-            example.copy_within(z0.clone(), 0);
+            // z0 sits in the work area, past the embeddings: a plain copy (no memmove on MCUs).
             let (z, work) = example.split_at_mut(z_len);
+            z[..dim].copy_from_slice(&work[z0.start - z_len..z0.end - z_len]);
             for (t, (&raw, row_out)) in ids.iter().zip(z[dim..].chunks_exact_mut(dim)).enumerate() {
                 let rows = config.table_rows()[t];
                 kernels::read_row(&self.file.table(t), row_of(raw, rows) as usize, row_out);

@@ -294,6 +294,15 @@ fn bad_inputs_get_errors() {
         model.score(&bad, &ids, &mut scratch),
         Err(Error::NonFiniteDense { index: 4 })
     );
+    let codes = [
+        model.score(&dense[..12], &ids, &mut scratch),
+        model.score(&dense, &ids[..25], &mut scratch),
+        model.score(&dense, &ids, &mut scratch[..need - 1]),
+        model.score(&bad, &ids, &mut scratch),
+        Model::parse(&[0u8; 3]).map(|_| 0.0), // shorter than the length prefix: rule 1
+    ]
+    .map(|r| r.unwrap_err().code());
+    assert_eq!(codes, [101, 102, 103, 104, 1]);
     let mut out = [0.0f32; 2];
     assert_eq!(
         model.score_batch(&[0.0; 25], &[0; 52], &mut out, &mut scratch),

@@ -259,32 +259,40 @@ fn check(o: Options) -> Result<()> {
     // A corrupt model in flash must end in an `error` exit, never a fault, a panic or a hang.
     let victim = &list[0];
     println!(
-        "\n| corrupt header ({}) | target | exit | firmware says | qemu s |",
+        "\n| corrupt header ({}) | target | exit | firmware says | the host's error (same code) | qemu s |",
         victim.name
     );
-    println!("|---|---|---:|---|---:|");
+    println!("|---|---|---:|---|---|---:|");
     for how in corruptions() {
         let name = format!("corrupt-{how}");
-        let path = bench.model_file(&name, &corrupt(&victim.bytes, how))?;
+        let bad = corrupt(&victim.bytes, how);
+        let host = match mlet_runtime::Model::parse(&bad) {
+            Ok(_) => return Err(fail!("corruption {how} still parses on the host")),
+            Err(e) => e,
+        };
+        let path = bench.model_file(&name, &bad)?;
         for &target in &targets {
             let (elf, _) = bench.build(target, &name, &path, false)?;
             let run = run_qemu(target, &elf, bench.timeout)?;
-            let clean_error = run.error.is_some()
+            let clean_error = run.error.as_deref() == Some(host.code().to_string().as_str())
                 && !run.timed_out
                 && matches!(run.exit_code, Some(c) if c != 0)
                 && !run.output.contains("hardfault")
                 && !run.output.contains("panicked");
             println!(
-                "| {how} | {} | {:?} | {} | {:.1} |",
+                "| {how} | {} | {:?} | error {} | {} ({}) | {:.1} |",
                 target.name(),
                 run.exit_code,
                 run.error.as_deref().unwrap_or("-"),
+                host.code(),
+                host,
                 run.seconds
             );
             if !clean_error {
                 failures.push(format!(
-                    "corrupt model ({how}) on {}: no clean error exit\n{}",
+                    "corrupt model ({how}) on {}: no clean error exit with code {} ({host})\n{}",
                     target.name(),
+                    host.code(),
                     tail(&run.output)
                 ));
             }
