@@ -134,6 +134,8 @@ impl Rule {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Name {
     len: u8,
+    /// The name was cut (it ends in `..`); nothing more is appended.
+    cut: bool,
     bytes: [u8; Name::CAPACITY],
 }
 
@@ -145,6 +147,7 @@ impl Name {
     pub fn new(s: &str) -> Name {
         let mut name = Name {
             len: 0,
+            cut: false,
             bytes: [0; Name::CAPACITY],
         };
         name.push(s);
@@ -161,19 +164,23 @@ impl Name {
     /// ends in `..`. (Written out rather than through `core::fmt`, which is several KB of flash
     /// on a microcontroller.)
     pub(crate) fn push(&mut self, s: &str) {
-        for ch in s.chars() {
-            let mut buf = [0u8; 4];
-            let encoded = ch.encode_utf8(&mut buf).as_bytes();
-            let at = self.len as usize;
-            if at + encoded.len() > Name::CAPACITY - 2 {
-                if !self.as_str().ends_with("..") {
-                    self.bytes[at..at + 2].copy_from_slice(b"..");
-                    self.len += 2;
-                }
-                return;
-            }
-            self.bytes[at..at + encoded.len()].copy_from_slice(encoded);
-            self.len += encoded.len() as u8;
+        if self.cut {
+            return;
+        }
+        let at = self.len as usize;
+        // Room for whole characters, keeping two bytes for the `..` of a cut.
+        let room = Name::CAPACITY - 2 - at;
+        let mut take = s.len().min(room);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        self.bytes[at..at + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take as u8;
+        if take < s.len() {
+            let end = self.len as usize;
+            self.bytes[end..end + 2].copy_from_slice(b"..");
+            self.len += 2;
+            self.cut = true;
         }
     }
 

@@ -33,8 +33,11 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_rows([&a[..n]], &b[..n], |v| *v)[0]
 }
 
-/// Weight rows scored together by `matvec`: independent sums that keep the adders busy.
-const ROWS: usize = 4;
+/// Weight rows scored together by `matvec`: independent sums that keep the adders busy, where
+/// there are SIMD registers to hold them. On 32-bit Arm (Cortex-M: no SIMD, 8 lanes are 8 scalar
+/// registers) one row at a time, which takes half the flash; every row's sum runs in the same
+/// order either way, so the bits do not change.
+const ROWS: usize = if cfg!(target_arch = "arm") { 1 } else { 4 };
 
 /// The dot products of `R` rows with `x` (each row as long as `x`), sharing the loads of `x`.
 /// Each row's sum runs in the one fixed order: lane `k` adds the products `i = k mod 8` of the
