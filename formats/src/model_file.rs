@@ -1,6 +1,5 @@
 //! The zero-allocation reader: validates a v1 file once and hands out its tensors in place.
 
-
 use crate::config::{Config, DenseTransform, EmbeddingDtype};
 use crate::error::{Error, Name, Rule};
 use crate::json::{Cursor, RawStr};

@@ -8,39 +8,35 @@ use std::path::Path;
 use anyhow::Result;
 use mlet_formats::ids::criteo_id;
 
-use super::lines::Lines;
-use super::{parse_label, shown, BadLine, Batch, FieldError, ReadOptions, Source};
+use super::lines::{LineFormat, LineSource, Lines};
+use super::{parse_label, shown, Batch, FieldError, ReadOptions};
 
 /// Dense columns.
 const DENSE: usize = 13;
 /// Categorical columns.
 const TABLES: usize = 26;
 
-/// Reads a Criteo TSV file row by row.
-pub struct CriteoSource {
-    lines: Lines,
+/// The Criteo TSV layout.
+pub(crate) struct Criteo {
     options: ReadOptions,
     /// Whether rows carry a label; fixed by the first row read.
     labeled: Option<bool>,
-    /// The line being parsed (reused).
-    line: Vec<u8>,
-    position: u64,
-    bad_lines: u64,
 }
 
-impl CriteoSource {
-    /// Opens `path`.
-    pub fn open(path: &Path, options: ReadOptions) -> Result<CriteoSource> {
-        Ok(CriteoSource {
-            lines: Lines::open(path)?,
-            options,
-            labeled: None,
-            line: Vec::new(),
-            position: 0,
-            bad_lines: 0,
-        })
-    }
+/// Opens a Criteo TSV file.
+pub(crate) fn open(path: &Path, options: ReadOptions) -> Result<LineSource<Criteo>> {
+    let format = Criteo {
+        options,
+        labeled: None,
+    };
+    Ok(LineSource::new(
+        Lines::open(path)?,
+        format,
+        options.skip_bad_lines,
+    ))
+}
 
+impl LineFormat for Criteo {
     /// Parses one line onto `batch`; on error nothing is added.
     fn parse(&mut self, line: &[u8], batch: &mut Batch) -> std::result::Result<(), FieldError> {
         let fields = line.split(|&b| b == b'\t').count();
@@ -121,52 +117,4 @@ fn parse_int(token: &[u8]) -> std::result::Result<f32, String> {
         .and_then(|s| s.parse::<i64>().ok())
         .map(|v| v as f32)
         .ok_or_else(|| format!("{} is not an integer", shown(token)))
-}
-
-impl Source for CriteoSource {
-    fn next_row(&mut self, batch: &mut Batch) -> Result<bool> {
-        loop {
-            let mut line = std::mem::take(&mut self.line);
-            if !self.lines.next_line(&mut line)? {
-                return Ok(false);
-            }
-            self.position += 1;
-            let parsed = self.parse(&line, batch);
-            self.line = line;
-            match parsed {
-                Ok(()) => return Ok(true),
-                Err(e) => {
-                    if self.options.skip_bad_lines {
-                        self.bad_lines += 1;
-                        continue;
-                    }
-                    return Err(BadLine {
-                        file: self.lines.path().to_path_buf(),
-                        line: self.lines.line_no(),
-                        column: e.field.map(|i| (i + 1, self.column_name(i))),
-                        problem: e.problem,
-                    }
-                    .into());
-                }
-            }
-        }
-    }
-
-    fn skip_rows(&mut self, n: u64) -> Result<()> {
-        for _ in 0..n {
-            if !self.lines.next_line(&mut self.line)? {
-                break;
-            }
-            self.position += 1;
-        }
-        Ok(())
-    }
-
-    fn position(&self) -> u64 {
-        self.position
-    }
-
-    fn bad_lines(&self) -> u64 {
-        self.bad_lines
-    }
 }

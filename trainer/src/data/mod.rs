@@ -158,8 +158,8 @@ impl DataSpec {
     /// Opens a reader positioned at row 0.
     pub fn open(&self, options: ReadOptions) -> Result<Box<dyn Source>> {
         Ok(match self {
-            DataSpec::Criteo(path) => Box::new(criteo::CriteoSource::open(path, options)?),
-            DataSpec::Avazu(path) => Box::new(avazu::AvazuSource::open(path, options)?),
+            DataSpec::Criteo(path) => Box::new(criteo::open(path, options)?),
+            DataSpec::Avazu(path) => Box::new(avazu::open(path, options)?),
             DataSpec::Synthetic { rows, seed, rank } => {
                 Box::new(synthetic::SyntheticSource::new(*rows, *seed, *rank))
             }
