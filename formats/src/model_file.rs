@@ -291,6 +291,9 @@ const KEYS: [&str; 11] = [
 ];
 
 /// Walks the header once: checks the JSON, finds `__metadata__` and validates the configuration.
+/// Not inlined: its frame (the metadata values) is gone before the tensors are placed, which
+/// keeps `ModelFile::parse`'s peak stack down on a microcontroller.
+#[inline(never)]
 fn read_config(header: &str) -> Result<Config, Error> {
     let mut values: [Option<&str>; KEYS.len()] = [None; KEYS.len()];
     let mut seen_metadata = false;
