@@ -267,15 +267,20 @@ impl CpuStep {
                 index += 2;
             }
         }
+        if let Some(p) = &model.projections {
+            let grads: Vec<f32> = self
+                .tables
+                .iter()
+                .flat_map(|buf| buf.projection_grad.iter().copied())
+                .collect();
+            optimizer.update_dense_cpu(index, p, &grads)?;
+        }
         for (t, (table, buf)) in model.tables.iter().zip(&self.tables).enumerate() {
-            match &table.projection {
-                None => optimizer.update_rows_cpu(t, &table.rows, &buf.unique, &buf.grad)?,
-                Some(p) => {
-                    optimizer.update_dense_cpu(index, p, &buf.projection_grad)?;
-                    index += 1;
-                    optimizer.update_rows_cpu(t, &table.rows, &buf.unique, &buf.row_grad)?;
-                }
-            }
+            let grad = match table.projection {
+                None => &buf.grad,
+                Some(_) => &buf.row_grad,
+            };
+            optimizer.update_rows_cpu(t, &table.rows, &buf.unique, grad)?;
         }
         Ok(())
     }
@@ -418,6 +423,6 @@ struct TableBuffers {
     grad: Vec<f32>,
     /// MLET: the gradient of the unique rows of A [U, k].
     row_grad: Vec<f32>,
-    /// MLET: the gradient of P [k, d].
+    /// MLET: the gradient of this table's P [k, d].
     projection_grad: Vec<f32>,
 }

@@ -93,8 +93,8 @@ impl Linear {
 pub struct Table {
     /// The stored rows: E (plain) or A (MLET).
     pub rows: Tensor,
-    /// MLET's P; `None` for a plain table.
-    pub projection: Option<Var>,
+    /// MLET's P [k, d]: a view of its part of [`Dlrm::projections`]; `None` for a plain table.
+    pub projection: Option<Tensor>,
 }
 
 /// A DLRM with its parameters.
@@ -107,6 +107,9 @@ pub struct Dlrm {
     pub top: Vec<Linear>,
     /// Embedding tables; each one's `rows` is a view of its part of `joined_rows`.
     pub tables: Vec<Table>,
+    /// MLET: every table's P, stacked [T, k, d]: one parameter, so that a step projects all
+    /// tables with one batched product and updates P with one set of kernels.
+    pub projections: Option<Var>,
     /// Every table's stored rows, table after table [sum n_t, width]: one tensor to gather from
     /// and scatter into, whatever the number of tables.
     joined_rows: Tensor,
@@ -163,39 +166,43 @@ impl Dlrm {
         let top = mlp(&spec.top_widths())?;
         let width = spec.table_width();
         let mut tables = Vec::with_capacity(spec.table_rows.len());
+        let mut projections = Vec::new();
         for &n in &spec.table_rows {
             let bound = (1.0 / n as f64).sqrt();
             let values: Vec<f32> = (0..n * width)
                 .map(|_| rng.uniform(-bound, bound) as f32)
                 .collect();
             let rows = Tensor::from_vec(values, (n, width), device)?;
-            let projection = if spec.mlet_k > 0 {
+            if spec.mlet_k > 0 {
                 let std = spec.mlet_init_scale / (spec.mlet_k as f64).sqrt();
-                Some(Var::from_tensor(&normal(
-                    &mut rng,
-                    (spec.mlet_k, spec.dim),
-                    std,
-                    device,
-                )?)?)
-            } else {
-                None
-            };
-            tables.push(Table { rows, projection });
+                projections.push(normal(&mut rng, (spec.mlet_k, spec.dim), std, device)?);
+            }
+            tables.push(Table {
+                rows,
+                projection: None,
+            });
         }
+        let projections = if projections.is_empty() {
+            None
+        } else {
+            Some(Var::from_tensor(&Tensor::stack(&projections, 0)?)?)
+        };
         let vectors = spec.table_rows.len() + 1;
         let pairs: Vec<u32> = (1..vectors)
             .flat_map(|i| (0..i).map(move |j| (i * vectors + j) as u32))
             .collect();
         let pair_index = Tensor::from_vec(pairs, vectors * (vectors - 1) / 2, device)?;
-        Dlrm::assemble(spec, bottom, top, tables, pair_index, device)
+        Dlrm::assemble(spec, bottom, top, tables, projections, pair_index, device)
     }
 
-    /// A model from its parts, with the tables' rows joined into one tensor.
+    /// A model from its parts, with the tables' rows joined into one tensor and each table's P
+    /// a view of `projections`.
     fn assemble(
         spec: ModelSpec,
         bottom: Vec<Linear>,
         top: Vec<Linear>,
         tables: Vec<Table>,
+        projections: Option<Var>,
         pair_index: Tensor,
         device: &Device,
     ) -> Result<Dlrm> {
@@ -210,12 +217,18 @@ impl Dlrm {
             bottom,
             top,
             tables,
+            projections,
             joined_rows: Tensor::zeros(0, DType::F32, device)?,
             row_offsets: Vec::new(),
             pair_index,
             device: device.clone(),
         };
         model.join_tables()?;
+        if let Some(p) = &model.projections {
+            for (t, table) in model.tables.iter_mut().enumerate() {
+                table.projection = Some(p.as_tensor().narrow(0, t, 1)?.squeeze(0)?);
+            }
+        }
         Ok(model)
     }
 
@@ -282,20 +295,9 @@ impl Dlrm {
     /// times its P (MLET, one batched product for all tables).
     pub fn embed(&self, rows: &Tensor, batch: usize) -> Result<Tensor> {
         let rows = rows.reshape((self.tables.len(), batch, self.spec.table_width()))?;
-        let embedded = if self.spec.mlet_k > 0 {
-            let projections = self
-                .tables
-                .iter()
-                .map(|t| {
-                    t.projection
-                        .as_ref()
-                        .map(|p| p.as_tensor())
-                        .context("an MLET table without its projection")
-                })
-                .collect::<Result<Vec<_>>>()?;
-            rows.matmul(&Tensor::stack(&projections, 0)?)?
-        } else {
-            rows
+        let embedded = match &self.projections {
+            Some(p) => rows.matmul(p.as_tensor())?,
+            None => rows,
         };
         Ok(embedded.transpose(0, 1)?.contiguous()?)
     }
@@ -338,7 +340,7 @@ impl Dlrm {
     pub fn dense_params(&self) -> Vec<&Var> {
         let layers = self.bottom.iter().chain(&self.top);
         let mut params: Vec<&Var> = layers.flat_map(|l| [&l.weight, &l.bias]).collect();
-        params.extend(self.tables.iter().filter_map(|t| t.projection.as_ref()));
+        params.extend(&self.projections);
         params
     }
 
@@ -358,7 +360,7 @@ impl Dlrm {
         for (t, table) in self.tables.iter().enumerate() {
             out.push((format!("emb.{t}.rows"), table.rows.clone()));
             if let Some(p) = &table.projection {
-                out.push((format!("emb.{t}.projection"), p.as_tensor().clone()));
+                out.push((format!("emb.{t}.projection"), p.clone()));
             }
         }
         out
@@ -390,12 +392,16 @@ impl Dlrm {
                     .set(&get(&format!("{group}.{l}.bias"), &layer.bias)?)?;
             }
         }
+        let mut projections = Vec::new();
         for t in 0..self.tables.len() {
             let rows = get(&format!("emb.{t}.rows"), &self.tables[t].rows)?;
             self.tables[t].rows = rows;
             if let Some(p) = &self.tables[t].projection {
-                p.set(&get(&format!("emb.{t}.projection"), p)?)?;
+                projections.push(get(&format!("emb.{t}.projection"), p)?);
             }
+        }
+        if let Some(p) = &self.projections {
+            p.set(&Tensor::stack(&projections, 0)?)?;
         }
         self.join_tables()
     }
@@ -415,7 +421,7 @@ impl Dlrm {
                             Ok(table
                                 .rows
                                 .narrow(0, start, chunk.min(n - start))?
-                                .matmul(p.as_tensor())?
+                                .matmul(p)?
                                 .detach())
                         })
                         .collect::<Result<Vec<_>>>()?;
@@ -455,6 +461,7 @@ impl Dlrm {
             layers(&self.bottom)?,
             layers(&self.top)?,
             tables,
+            None,
             self.pair_index.clone(),
             &self.device,
         )

@@ -69,7 +69,7 @@ fn dense_reference(model: &Dlrm, kind: OptimizerKind, lr: f64, batches: &[Batch]
                 let ids = Tensor::from_vec(ids, b.len(), &Device::Cpu).unwrap();
                 let rows = table.as_tensor().index_select(&ids, 0).unwrap();
                 match &model.tables[t].projection {
-                    Some(p) => rows.matmul(p.as_tensor()).unwrap(),
+                    Some(p) => rows.matmul(p).unwrap(),
                     None => rows,
                 }
             })
