@@ -14,8 +14,8 @@
 //! `embedding_dtype` = `f32` | `f16` | `int8`. Other keys are free information.
 //!
 //! Tensors, row-major: `emb.{t}.weight` [n_t, d] (F32, F16, or U8 codes for int8); for int8 only,
-//! `emb.{t}.scale` and `emb.{t}.offset`, [n_t] or [1], F16 or F32, value = scale * q + offset;
-//! `bottom.{l}.weight` [out, in], `bottom.{l}.bias` [out], and the same for `top.{l}`, F32 or F16.
+//! `emb.{t}.scale` and `emb.{t}.offset`, `[n_t]` or `[1]`, F16 or F32, value = scale * q + offset;
+//! `bottom.{l}.weight` `[out, in]`, `bottom.{l}.bias` `[out]`, and the same for `top.{l}`, F32 or F16.
 //!
 //! ## Safety rules the reader enforces
 //! - N is a multiple of 8, at most [`MAX_HEADER_LEN`], and inside the file.

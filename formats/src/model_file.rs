@@ -77,9 +77,9 @@ impl Tensor<'_> {
 pub struct TableTensors<'a> {
     /// `emb.{t}.weight`, [n_t, d].
     pub weight: Tensor<'a>,
-    /// `emb.{t}.scale`, [n_t] or [1]; int8 tables only.
+    /// `emb.{t}.scale`, `[n_t]` or `[1]`; int8 tables only.
     pub scale: Option<Tensor<'a>>,
-    /// `emb.{t}.offset`, [n_t] or [1]; int8 tables only.
+    /// `emb.{t}.offset`, `[n_t]` or `[1]`; int8 tables only.
     pub offset: Option<Tensor<'a>>,
 }
 
@@ -88,7 +88,7 @@ pub struct TableTensors<'a> {
 pub struct LayerTensors<'a> {
     /// `{bottom,top}.{l}.weight`, [out, in].
     pub weight: Tensor<'a>,
-    /// `{bottom,top}.{l}.bias`, [out].
+    /// `{bottom,top}.{l}.bias`, `[out]`.
     pub bias: Tensor<'a>,
 }
 

@@ -13,7 +13,7 @@ use anyhow::{ensure, Result};
 use candle_core::{CpuStorage, DType, InplaceOp3, Layout, Tensor};
 
 /// Adds row j of `src` [J, w] into row `ids[j]` of `dst` [n, w], in place, for every j. All three
-/// contiguous; `dst` and `src` f32, `ids` u32 [J]. On the CPU an id past `n` is an error; on CUDA
+/// contiguous; `dst` and `src` f32, `ids` u32 `[J]`. On the CPU an id past `n` is an error; on CUDA
 /// (where checking would wait for the device) such a row is skipped.
 pub fn index_add_rows(dst: &Tensor, ids: &Tensor, src: &Tensor) -> Result<()> {
     let (_, width) = dst.dims2()?;

@@ -39,7 +39,7 @@ enum Command {
         /// The model file.
         #[arg(long)]
         model: PathBuf,
-        /// Data spec: criteo:PATH, avazu:PATH or synthetic:N[:SEED[:RANK]].
+        /// Data spec: criteo:PATH, avazu:PATH or `synthetic:N[:SEED[:RANK]]`.
         #[arg(long)]
         data: DataSpec,
         /// Skip and count malformed lines instead of stopping.

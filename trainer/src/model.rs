@@ -77,7 +77,7 @@ impl ModelSpec {
 pub struct Linear {
     /// [out, in].
     pub weight: Var,
-    /// [out].
+    /// `[out]`.
     pub bias: Var,
 }
 

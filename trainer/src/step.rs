@@ -22,7 +22,7 @@ use crate::optim::Optimizer;
 
 /// The rows a batch touches, across all tables.
 pub struct TouchedRows {
-    /// Distinct rows of [`Dlrm::joined_rows`], in order of first appearance [U] (u32).
+    /// Distinct rows of [`Dlrm::joined_rows`], in order of first appearance `[U]` (u32).
     pub unique: Tensor,
     /// For each (table, example), table by table, its position in `unique` [T * B] (u32).
     pub inverse: Tensor,
@@ -88,7 +88,7 @@ impl AutogradStep {
     }
 }
 
-/// Logits [B] computed from the gathered rows.
+/// Logits `[B]` computed from the gathered rows.
 pub fn forward_touched(
     model: &Dlrm,
     dense: &Tensor,
