@@ -118,34 +118,54 @@ impl Config {
         dense_transform: DenseTransform,
         embedding_dtype: EmbeddingDtype,
     ) -> Result<Config, Error> {
-        let meta = Error::metadata;
+        Config::check(
+            table_rows,
+            dim,
+            bottom,
+            top_outputs,
+            dense_transform,
+            embedding_dtype,
+        )
+        .map_err(|(rule, key)| Error::metadata(rule, key))
+    }
+
+    /// [`Config::new`] with the failure as the rule broken and the metadata key it concerns:
+    /// one `Error` is built by the caller, not one per check (flash on a microcontroller).
+    pub(crate) fn check(
+        table_rows: &[u32],
+        dim: u32,
+        bottom: &[u32],
+        top_outputs: &[u32],
+        dense_transform: DenseTransform,
+        embedding_dtype: EmbeddingDtype,
+    ) -> Result<Config, (Rule, &'static str)> {
         if table_rows.is_empty() {
-            return Err(meta(Rule::ZeroRows, "table_rows"));
+            return Err((Rule::ZeroRows, "table_rows"));
         }
         if table_rows.len() > MAX_TABLES {
-            return Err(meta(Rule::TooManyTables, "table_rows"));
+            return Err((Rule::TooManyTables, "table_rows"));
         }
         if table_rows.contains(&0) {
-            return Err(meta(Rule::ZeroRows, "table_rows"));
+            return Err((Rule::ZeroRows, "table_rows"));
         }
         if dim == 0 {
-            return Err(meta(Rule::ZeroWidth, "dim"));
+            return Err((Rule::ZeroWidth, "dim"));
         }
-        let bottom = Widths::new(bottom).map_err(|rule| meta(rule, "bottom_mlp"))?;
+        let bottom = Widths::new(bottom).map_err(|rule| (rule, "bottom_mlp"))?;
         if bottom.output() != dim as usize {
-            return Err(meta(Rule::WidthsDontChain, "bottom_mlp"));
+            return Err((Rule::WidthsDontChain, "bottom_mlp"));
         }
         let pairs = table_rows.len() * (table_rows.len() + 1) / 2;
         let top_input = dim as usize + pairs;
         if top_outputs.is_empty() || top_outputs.len() > MAX_LAYERS {
-            return Err(meta(Rule::LayerCount, "top_mlp"));
+            return Err((Rule::LayerCount, "top_mlp"));
         }
         let mut top = [0u32; MAX_LAYERS + 1];
         top[0] = top_input as u32;
         top[1..=top_outputs.len()].copy_from_slice(top_outputs);
-        let top = Widths::new(&top[..=top_outputs.len()]).map_err(|rule| meta(rule, "top_mlp"))?;
+        let top = Widths::new(&top[..=top_outputs.len()]).map_err(|rule| (rule, "top_mlp"))?;
         if top.output() != 1 {
-            return Err(meta(Rule::WidthsDontChain, "top_mlp"));
+            return Err((Rule::WidthsDontChain, "top_mlp"));
         }
         let mut rows = [0u32; MAX_TABLES];
         rows[..table_rows.len()].copy_from_slice(table_rows);

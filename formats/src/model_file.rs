@@ -323,7 +323,13 @@ fn read_config(header: &str) -> Result<Config, Error> {
     if !seen_metadata {
         return Err(Error::file(Rule::MissingMetadata));
     }
-    let get = |i: usize| values[i].ok_or(Error::metadata(Rule::MissingMetadataKey, KEYS[i]));
+    config_from(&values).map_err(|(rule, key)| Error::metadata(rule, key))
+}
+
+/// The configuration from the required metadata values (in [`KEYS`] order); a failure is the
+/// rule broken and the key it concerns (one `Error` built by the caller, not one per check).
+fn config_from(values: &[Option<&str>; KEYS.len()]) -> Result<Config, (Rule, &'static str)> {
+    let get = |i: usize| values[i].ok_or((Rule::MissingMetadataKey, KEYS[i]));
     let [format, version, num_dense, table_rows, dim, bottom, top, interaction, transform, hashing, emb] = [
         get(0)?,
         get(1)?,
@@ -337,45 +343,34 @@ fn read_config(header: &str) -> Result<Config, Error> {
         get(9)?,
         get(10)?,
     ];
-
     if format != "mlet-dlrm" {
-        return Err(Error::metadata(Rule::UnknownFormat, "format"));
+        return Err((Rule::UnknownFormat, "format"));
     }
     if version != "1" {
-        return Err(Error::metadata(Rule::UnsupportedVersion, "format_version"));
+        return Err((Rule::UnsupportedVersion, "format_version"));
     }
     if interaction != "dot" {
-        return Err(Error::metadata(Rule::UnknownInteraction, "interaction"));
+        return Err((Rule::UnknownInteraction, "interaction"));
     }
     if hashing != "mod" {
-        return Err(Error::metadata(Rule::UnknownHashing, "hashing"));
+        return Err((Rule::UnknownHashing, "hashing"));
     }
     let dense_transform = match transform {
         "log1p" => DenseTransform::Log1p,
         "identity" => DenseTransform::Identity,
-        _ => {
-            return Err(Error::metadata(
-                Rule::UnknownDenseTransform,
-                "dense_transform",
-            ))
-        }
+        _ => return Err((Rule::UnknownDenseTransform, "dense_transform")),
     };
     let embedding_dtype = match emb {
         "f32" => EmbeddingDtype::F32,
         "f16" => EmbeddingDtype::F16,
         "int8" => EmbeddingDtype::Int8,
-        _ => {
-            return Err(Error::metadata(
-                Rule::UnknownEmbeddingDtype,
-                "embedding_dtype",
-            ))
-        }
+        _ => return Err((Rule::UnknownEmbeddingDtype, "embedding_dtype")),
     };
-    let num_dense =
-        parse_u32(num_dense.as_bytes()).ok_or(Error::metadata(Rule::InvalidNumber, "num_dense"))?;
-    let dim = parse_u32(dim.as_bytes()).ok_or(Error::metadata(Rule::InvalidNumber, "dim"))?;
+    let number = |s: &str, key| parse_u32(s.as_bytes()).ok_or((Rule::InvalidNumber, key));
+    let num_dense = number(num_dense, "num_dense")?;
+    let dim = number(dim, "dim")?;
     if num_dense == 0 {
-        return Err(Error::metadata(Rule::ZeroWidth, "num_dense"));
+        return Err((Rule::ZeroWidth, "num_dense"));
     }
     let mut rows = [0u32; MAX_TABLES];
     let rows = parse_list(
@@ -396,9 +391,9 @@ fn read_config(header: &str) -> Result<Config, Error> {
     let mut top_widths = [0u32; MAX_LAYERS];
     let top_widths = parse_list(top, b'-', &mut top_widths, "top_mlp", Rule::LayerCount)?;
     if bottom_widths.first() != Some(&num_dense) {
-        return Err(Error::metadata(Rule::WidthsDontChain, "bottom_mlp"));
+        return Err((Rule::WidthsDontChain, "bottom_mlp"));
     }
-    Config::new(
+    Config::check(
         rows,
         dim,
         bottom_widths,
@@ -424,13 +419,13 @@ fn parse_list<'o>(
     s: &str,
     sep: u8,
     out: &'o mut [u32],
-    key: &str,
+    key: &'static str,
     too_many: Rule,
-) -> Result<&'o [u32], Error> {
+) -> Result<&'o [u32], (Rule, &'static str)> {
     let mut count = 0;
     for part in s.as_bytes().split(|&b| b == sep) {
-        let value = parse_u32(part).ok_or(Error::metadata(Rule::InvalidNumber, key))?;
-        *out.get_mut(count).ok_or(Error::metadata(too_many, key))? = value;
+        let value = parse_u32(part).ok_or((Rule::InvalidNumber, key))?;
+        *out.get_mut(count).ok_or((too_many, key))? = value;
         count += 1;
     }
     Ok(&out[..count])
@@ -602,33 +597,36 @@ impl<'a> ModelFile<'a> {
 
     /// Checks one tensor against the rules and stores it.
     fn place(&mut self, key: &str, info: TensorInfo<'_>) -> Result<(), Error> {
-        let err = |rule| Error::tensor(rule, Name::new(key));
-        let id = parse_name(key).ok_or_else(|| err(Rule::UnexpectedTensor))?;
-        let dtype = Dtype::parse(info.dtype).ok_or_else(|| err(Rule::UnknownDtype))?;
-        let (dtype_ok, want, rank) = self
-            .expectation(id, dtype)
-            .ok_or_else(|| err(Rule::UnexpectedTensor))?;
+        self.place_checked(key, info)
+            .map_err(|rule| Error::tensor(rule, Name::new(key)))
+    }
+
+    /// [`ModelFile::place`] with the failure as the rule broken (the caller names the tensor).
+    fn place_checked(&mut self, key: &str, info: TensorInfo<'_>) -> Result<(), Rule> {
+        let id = parse_name(key).ok_or(Rule::UnexpectedTensor)?;
+        let dtype = Dtype::parse(info.dtype).ok_or(Rule::UnknownDtype)?;
+        let (dtype_ok, want, rank) = self.expectation(id, dtype).ok_or(Rule::UnexpectedTensor)?;
         if self.tensor(id).is_some() {
-            return Err(err(Rule::DuplicateTensor));
+            return Err(Rule::DuplicateTensor);
         }
         if !dtype_ok {
-            return Err(err(Rule::WrongDtype));
+            return Err(Rule::WrongDtype);
         }
         let shape = &info.shape[..info.rank];
         let per_table = matches!(id, TensorId::Emb(_, Part::Scale | Part::Offset)) && shape == [1];
         if shape != &want[..rank] && !per_table {
-            return Err(err(Rule::WrongShape));
+            return Err(Rule::WrongShape);
         }
         if info.begin > info.end || info.end > self.data.len() as u64 {
-            return Err(err(Rule::OffsetsOutOfBounds));
+            return Err(Rule::OffsetsOutOfBounds);
         }
         let elements = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
         let bytes = elements.and_then(|n| n.checked_mul(dtype.size() as u64));
         if bytes != Some(info.end - info.begin) {
-            return Err(err(Rule::SizeMismatch));
+            return Err(Rule::SizeMismatch);
         }
         if !info.begin.is_multiple_of(dtype.size() as u64) {
-            return Err(err(Rule::Misaligned));
+            return Err(Rule::Misaligned);
         }
         let i = slot(id);
         self.starts[i] = info.begin as usize;
