@@ -253,11 +253,6 @@ impl Dlrm {
         &self.joined_rows
     }
 
-    /// Where table `t` starts in [`Dlrm::joined_rows`].
-    pub fn row_offset(&self, t: usize) -> usize {
-        self.row_offsets[t] as usize
-    }
-
     /// The device the parameters live on.
     pub fn device(&self) -> &Device {
         &self.device
