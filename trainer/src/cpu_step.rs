@@ -34,6 +34,8 @@ pub struct CpuStep {
     z: Vec<f32>,
     /// The gradient of `z`.
     z_grad: Vec<f32>,
+    /// MLET: the gradient of [`Dlrm::projections`] [T, k, d], table t's P at `t * k * d`.
+    projection_grad: Vec<f32>,
     /// One example's [T+1, T+1] matrix: its dot products (forward), the gradient of its pairs
     /// made symmetric (backward).
     pairs: Vec<f32>,
@@ -61,6 +63,10 @@ impl CpuStep {
                 .collect(),
             z: Vec::new(),
             z_grad: Vec::new(),
+            projection_grad: vec![
+                0.0;
+                model.spec.table_rows.len() * model.spec.mlet_k * model.spec.dim
+            ],
             pairs: vec![0.0; vectors * vectors],
             dedup: Dedup::default(),
             threads: threads(),
@@ -245,9 +251,9 @@ impl CpuStep {
             }
             if let Some(p) = &table.projection {
                 let grad = Mat::new(&buf.grad, u, d);
-                buf.projection_grad.resize(k * d, 0.0);
                 let a = Mat::new(&buf.gathered, u, k);
-                matmul(&mut buf.projection_grad, a.t(), grad, false, 1);
+                let p_grad = &mut self.projection_grad[t * k * d..][..k * d];
+                matmul(p_grad, a.t(), grad, false, 1);
                 buf.row_grad.resize(u * k, 0.0);
                 read_f32(p, |p| {
                     matmul(&mut buf.row_grad, grad, Mat::new(p, k, d).t(), false, 1);
@@ -268,12 +274,7 @@ impl CpuStep {
             }
         }
         if let Some(p) = &model.projections {
-            let grads: Vec<f32> = self
-                .tables
-                .iter()
-                .flat_map(|buf| buf.projection_grad.iter().copied())
-                .collect();
-            optimizer.update_dense_cpu(index, p, &grads)?;
+            optimizer.update_dense_cpu(index, p, &self.projection_grad)?;
         }
         for (t, (table, buf)) in model.tables.iter().zip(&self.tables).enumerate() {
             let grad = match table.projection {
@@ -423,6 +424,4 @@ struct TableBuffers {
     grad: Vec<f32>,
     /// MLET: the gradient of the unique rows of A [U, k].
     row_grad: Vec<f32>,
-    /// MLET: the gradient of this table's P [k, d].
-    projection_grad: Vec<f32>,
 }
