@@ -393,8 +393,7 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
             bar.inc(batch.len() as u64);
             if position.step.is_multiple_of(PROGRESS_EVERY) {
                 // Reading the losses back waits for the device: once per PROGRESS_EVERY steps.
-                let loss = losses.read()?;
-                busy += tick.elapsed();
+                let loss = stop_clock(&mut losses, &mut busy, tick)?;
                 tick = Instant::now();
                 warmed_up.get_or_insert((samples, busy));
                 let rate = samples as f64 / busy.as_secs_f64().max(1e-9);
@@ -405,8 +404,7 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
                     .validation
                     .as_ref()
                     .expect("plan checked validation data");
-                losses.read()?;
-                busy += tick.elapsed();
+                stop_clock(&mut losses, &mut busy, tick)?;
                 let (p, y) = predict_all(&model, spec, rows.clone(), settings.read_options())?;
                 let metrics = Metrics::compute(&p, &y);
                 tick = Instant::now();
@@ -427,8 +425,7 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
                 && position.step.is_multiple_of(settings.checkpoint_every);
             let stopping = stop.load(Ordering::SeqCst);
             if due || stopping {
-                losses.read()?;
-                busy += tick.elapsed();
+                stop_clock(&mut losses, &mut busy, tick)?;
                 let path = settings.checkpoint_path();
                 save_checkpoint(
                     &path,
@@ -445,8 +442,7 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
                 tick = Instant::now();
             }
         }
-        losses.read()?;
-        busy += tick.elapsed();
+        stop_clock(&mut losses, &mut busy, tick)?;
         bad_lines = stream.bad_lines();
         position.epoch += 1;
         position.next_row = plan.train.start;
@@ -484,6 +480,15 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
         bad_lines,
         interrupted,
     })
+}
+
+/// Stops the training clock: waits for the steps queued on the device (by reading their losses
+/// back, so that their time is counted) and adds the time since `tick` to `busy`. Returns the
+/// running loss. The clock runs again from the next `tick`.
+fn stop_clock(losses: &mut LossLog, busy: &mut Duration, tick: Instant) -> Result<f64> {
+    let loss = losses.read()?;
+    *busy += tick.elapsed();
+    Ok(loss)
 }
 
 /// Steps between progress updates; the losses are read back (a wait for the device) this often.
