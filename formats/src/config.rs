@@ -126,7 +126,7 @@ impl Config {
             dense_transform,
             embedding_dtype,
         )
-        .map_err(|(rule, key)| Error::metadata(rule, key))
+        .map_err(|(rule, key)| Error::metadata(rule, key.as_bytes()))
     }
 
     /// [`Config::new`] with the failure as the rule broken and the metadata key it concerns:

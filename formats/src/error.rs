@@ -145,6 +145,11 @@ impl Name {
 
     /// Copies `s`, cutting it at `CAPACITY` bytes.
     pub fn new(s: &str) -> Name {
+        Name::from_bytes(s.as_bytes())
+    }
+
+    /// [`Name::new`] for UTF-8 text as bytes (the reader has validated the header).
+    pub(crate) fn from_bytes(s: &[u8]) -> Name {
         let mut name = Name {
             len: 0,
             cut: false,
@@ -160,10 +165,10 @@ impl Name {
         core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
     }
 
-    /// Appends `s`; a name that would pass `CAPACITY` bytes is cut at a character boundary and
-    /// ends in `..`. (Written out rather than through `core::fmt`, which is several KB of flash
-    /// on a microcontroller.)
-    pub(crate) fn push(&mut self, s: &str) {
+    /// Appends `s` (UTF-8); a name that would pass `CAPACITY` bytes is cut at a character
+    /// boundary and ends in `..`. (Written out rather than through `core::fmt`, which is several
+    /// KB of flash on a microcontroller.)
+    pub(crate) fn push(&mut self, s: &[u8]) {
         if self.cut {
             return;
         }
@@ -171,10 +176,11 @@ impl Name {
         // Room for whole characters, keeping two bytes for the `..` of a cut.
         let room = Name::CAPACITY - 2 - at;
         let mut take = s.len().min(room);
-        while !s.is_char_boundary(take) {
+        // A UTF-8 continuation byte (10xxxxxx) is not the start of a character.
+        while s.get(take).is_some_and(|b| b & 0xc0 == 0x80) {
             take -= 1;
         }
-        self.bytes[at..at + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.bytes[at..at + take].copy_from_slice(&s[..take]);
         self.len += take as u8;
         if take < s.len() {
             let end = self.len as usize;
@@ -196,7 +202,7 @@ impl Name {
                 break;
             }
         }
-        self.push(core::str::from_utf8(&digits[at..]).unwrap_or("?"));
+        self.push(&digits[at..]);
     }
 }
 
@@ -243,10 +249,10 @@ impl Error {
         }
     }
 
-    pub(crate) fn metadata(rule: Rule, key: &str) -> Error {
+    pub(crate) fn metadata(rule: Rule, key: &[u8]) -> Error {
         Error {
             rule,
-            subject: Subject::Metadata(Name::new(key)),
+            subject: Subject::Metadata(Name::from_bytes(key)),
         }
     }
 
@@ -295,14 +301,14 @@ mod tests {
     fn names_are_built_and_cut() {
         let mut name = Name::new("emb.");
         name.push_number(0);
-        name.push(".");
+        name.push(b".");
         name.push_number(4_294_967_295);
         assert_eq!(name.as_str(), "emb.0.4294967295");
         // 30 two-byte characters: 19 fit before the `..` (38 + 2 = 40 bytes).
         let long = Name::new("éééééééééééééééééééééééééééééé");
         assert_eq!(long.as_str(), "ééééééééééééééééééé..");
         let mut full = long;
-        full.push("more");
+        full.push(b"more");
         assert_eq!(full, long);
     }
 }

@@ -4,17 +4,18 @@
 use crate::error::{Error, Rule};
 
 /// A string as it stands in the header, between its quotes, escapes validated but not decoded.
-/// v1 names and values never need escapes, so a raw comparison is exact for them.
-pub(crate) type RawStr<'a> = &'a str;
+/// v1 names and values never need escapes, so a raw comparison is exact for them. The header is
+/// checked to be UTF-8 before it is scanned ([`crate::utf8`]), so these bytes are UTF-8 too.
+pub(crate) type RawStr<'a> = &'a [u8];
 
 /// A position in the header text.
 pub(crate) struct Cursor<'a> {
-    text: &'a str,
+    text: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Cursor<'a> {
-    pub(crate) fn new(text: &'a str) -> Self {
+    pub(crate) fn new(text: &'a [u8]) -> Self {
         Cursor { text, pos: 0 }
     }
 
@@ -24,7 +25,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn bytes(&self) -> &'a [u8] {
-        self.text.as_bytes()
+        self.text
     }
 
     fn error(&self) -> Error {
@@ -185,24 +186,24 @@ mod tests {
     #[test]
     fn strings_keep_raw_escapes_and_reject_control_bytes() {
         assert_eq!(
-            Cursor::new(r#""a\"b\u00e9""#).string().unwrap(),
-            r#"a\"b\u00e9"#
+            Cursor::new(br#""a\"b\u00e9""#).string().unwrap(),
+            br#"a\"b\u00e9"#
         );
-        assert!(Cursor::new("\"a\nb\"").string().is_err());
-        assert!(Cursor::new(r#""\x""#).string().is_err());
-        assert!(Cursor::new(r#""\u12g4""#).string().is_err());
-        assert!(Cursor::new(r#""open"#).string().is_err());
+        assert!(Cursor::new(b"\"a\nb\"").string().is_err());
+        assert!(Cursor::new(br#""\x""#).string().is_err());
+        assert!(Cursor::new(br#""\u12g4""#).string().is_err());
+        assert!(Cursor::new(br#""open"#).string().is_err());
     }
 
     #[test]
     fn integers_are_plain_decimal() {
-        assert_eq!(Cursor::new(" 0").uint().unwrap(), 0);
+        assert_eq!(Cursor::new(b" 0").uint().unwrap(), 0);
         assert_eq!(
-            Cursor::new("18446744073709551615").uint().unwrap(),
+            Cursor::new(b"18446744073709551615").uint().unwrap(),
             u64::MAX
         );
         for bad in ["18446744073709551616", "-1", "01", "", "x"] {
-            assert!(Cursor::new(bad).uint().is_err(), "{bad}");
+            assert!(Cursor::new(bad.as_bytes()).uint().is_err(), "{bad}");
         }
     }
 
@@ -211,16 +212,16 @@ mod tests {
         let mut out = [0u64; 2];
         let too_many = Error::at(Rule::WrongShape, 0);
         assert_eq!(
-            Cursor::new("[1, 2]")
+            Cursor::new(b"[1, 2]")
                 .uint_array(&mut out, too_many)
                 .unwrap(),
             2
         );
-        assert_eq!(Cursor::new("[]").uint_array(&mut out, too_many).unwrap(), 0);
+        assert_eq!(Cursor::new(b"[]").uint_array(&mut out, too_many).unwrap(), 0);
         assert_eq!(
-            Cursor::new("[1,2,3]").uint_array(&mut out, too_many),
+            Cursor::new(b"[1,2,3]").uint_array(&mut out, too_many),
             Err(too_many)
         );
-        assert!(Cursor::new("[1,]").uint_array(&mut out, too_many).is_err());
+        assert!(Cursor::new(b"[1,]").uint_array(&mut out, too_many).is_err());
     }
 }

@@ -48,6 +48,7 @@ mod error;
 pub mod ids;
 mod json;
 mod model_file;
+mod utf8;
 #[cfg(feature = "std")]
 pub mod writer;
 

@@ -3,6 +3,7 @@
 use crate::config::{Config, DenseTransform, EmbeddingDtype};
 use crate::error::{Error, Name, Rule};
 use crate::json::{Cursor, RawStr};
+use crate::utf8::invalid_at;
 use crate::{MAX_HEADER_LEN, MAX_LAYERS, MAX_TABLES};
 
 /// The element types a v1 file may hold.
@@ -35,11 +36,11 @@ impl Dtype {
         }
     }
 
-    fn parse(s: &str) -> Option<Dtype> {
+    fn parse(s: &[u8]) -> Option<Dtype> {
         match s {
-            "F32" => Some(Dtype::F32),
-            "F16" => Some(Dtype::F16),
-            "U8" => Some(Dtype::U8),
+            b"F32" => Some(Dtype::F32),
+            b"F16" => Some(Dtype::F16),
+            b"U8" => Some(Dtype::U8),
             _ => None,
         }
     }
@@ -98,7 +99,7 @@ const SLOTS: usize = 3 * MAX_TABLES + 4 * MAX_LAYERS;
 /// A validated v1 model file, borrowing the bytes it was parsed from.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelFile<'a> {
-    header: &'a str,
+    header: &'a [u8],
     data: &'a [u8],
     config: Config,
     /// Where each tensor starts in `data`, by [`slot`] index.
@@ -162,8 +163,9 @@ impl<'a> ModelFile<'a> {
         if !header_len.is_multiple_of(8) {
             return Err(Error::file(Rule::HeaderNotPadded));
         }
-        let header = core::str::from_utf8(header)
-            .map_err(|e| Error::at(Rule::InvalidUtf8, e.valid_up_to()))?;
+        if let Some(at) = invalid_at(header) {
+            return Err(Error::at(Rule::InvalidUtf8, at));
+        }
         let data = &bytes[header_end..];
 
         let mut file = ModelFile {
@@ -259,11 +261,12 @@ impl<'a> ModelFile<'a> {
     /// Calls `f` with every `__metadata__` key and raw value, in file order.
     pub fn each_metadata(&self, mut f: impl FnMut(&'a str, &'a str)) {
         let mut cursor = Cursor::new(self.header);
-        // The header was validated by `parse`, so this walk cannot fail.
+        // `parse` checked the header (UTF-8, JSON), so neither the walk nor `text` can fail.
+        let text = |raw: RawStr<'a>| core::str::from_utf8(raw).unwrap_or("");
         let _ = cursor.object(&mut |c, key| {
             if key == METADATA {
                 c.object(&mut |c, k| {
-                    f(k, c.string()?);
+                    f(text(k), text(c.string()?));
                     Ok(())
                 })
             } else {
@@ -273,7 +276,7 @@ impl<'a> ModelFile<'a> {
     }
 }
 
-const METADATA: &str = "__metadata__";
+const METADATA: &[u8] = b"__metadata__";
 
 /// The required `__metadata__` keys.
 const KEYS: [&str; 11] = [
@@ -294,8 +297,8 @@ const KEYS: [&str; 11] = [
 /// Not inlined: its frame (the metadata values) is gone before the tensors are placed, which
 /// keeps `ModelFile::parse`'s peak stack down on a microcontroller.
 #[inline(never)]
-fn read_config(header: &str) -> Result<Config, Error> {
-    let mut values: [Option<&str>; KEYS.len()] = [None; KEYS.len()];
+fn read_config(header: &[u8]) -> Result<Config, Error> {
+    let mut values: [Option<&[u8]>; KEYS.len()] = [None; KEYS.len()];
     let mut seen_metadata = false;
     let mut cursor = Cursor::new(header);
     cursor.object(&mut |c, key| {
@@ -311,7 +314,7 @@ fn read_config(header: &str) -> Result<Config, Error> {
                 return Err(Error::metadata(Rule::MetadataNotString, k));
             }
             let value = c.string()?;
-            if let Some(i) = KEYS.iter().position(|&known| known == k) {
+            if let Some(i) = KEYS.iter().position(|known| known.as_bytes() == k) {
                 if values[i].replace(value).is_some() {
                     return Err(Error::metadata(Rule::DuplicateMetadataKey, k));
                 }
@@ -323,12 +326,12 @@ fn read_config(header: &str) -> Result<Config, Error> {
     if !seen_metadata {
         return Err(Error::file(Rule::MissingMetadata));
     }
-    config_from(&values).map_err(|(rule, key)| Error::metadata(rule, key))
+    config_from(&values).map_err(|(rule, key)| Error::metadata(rule, key.as_bytes()))
 }
 
 /// The configuration from the required metadata values (in [`KEYS`] order); a failure is the
 /// rule broken and the key it concerns (one `Error` built by the caller, not one per check).
-fn config_from(values: &[Option<&str>; KEYS.len()]) -> Result<Config, (Rule, &'static str)> {
+fn config_from(values: &[Option<&[u8]>; KEYS.len()]) -> Result<Config, (Rule, &'static str)> {
     let get = |i: usize| values[i].ok_or((Rule::MissingMetadataKey, KEYS[i]));
     let [format, version, num_dense, table_rows, dim, bottom, top, interaction, transform, hashing, emb] = [
         get(0)?,
@@ -343,30 +346,30 @@ fn config_from(values: &[Option<&str>; KEYS.len()]) -> Result<Config, (Rule, &'s
         get(9)?,
         get(10)?,
     ];
-    if format != "mlet-dlrm" {
+    if format != b"mlet-dlrm" {
         return Err((Rule::UnknownFormat, "format"));
     }
-    if version != "1" {
+    if version != b"1" {
         return Err((Rule::UnsupportedVersion, "format_version"));
     }
-    if interaction != "dot" {
+    if interaction != b"dot" {
         return Err((Rule::UnknownInteraction, "interaction"));
     }
-    if hashing != "mod" {
+    if hashing != b"mod" {
         return Err((Rule::UnknownHashing, "hashing"));
     }
     let dense_transform = match transform {
-        "log1p" => DenseTransform::Log1p,
-        "identity" => DenseTransform::Identity,
+        b"log1p" => DenseTransform::Log1p,
+        b"identity" => DenseTransform::Identity,
         _ => return Err((Rule::UnknownDenseTransform, "dense_transform")),
     };
     let embedding_dtype = match emb {
-        "f32" => EmbeddingDtype::F32,
-        "f16" => EmbeddingDtype::F16,
-        "int8" => EmbeddingDtype::Int8,
+        b"f32" => EmbeddingDtype::F32,
+        b"f16" => EmbeddingDtype::F16,
+        b"int8" => EmbeddingDtype::Int8,
         _ => return Err((Rule::UnknownEmbeddingDtype, "embedding_dtype")),
     };
-    let number = |s: &str, key| parse_u32(s.as_bytes()).ok_or((Rule::InvalidNumber, key));
+    let number = |s: &[u8], key| parse_u32(s).ok_or((Rule::InvalidNumber, key));
     let num_dense = number(num_dense, "num_dense")?;
     let dim = number(dim, "dim")?;
     if num_dense == 0 {
@@ -416,14 +419,14 @@ fn parse_u32(s: &[u8]) -> Option<u32> {
 
 /// Parses `a<sep>b<sep>c` into `out`; more values than `out` holds breaks `too_many`.
 fn parse_list<'o>(
-    s: &str,
+    s: &[u8],
     sep: u8,
     out: &'o mut [u32],
     key: &'static str,
     too_many: Rule,
 ) -> Result<&'o [u32], (Rule, &'static str)> {
     let mut count = 0;
-    for part in s.as_bytes().split(|&b| b == sep) {
+    for part in s.split(|&b| b == sep) {
         let value = parse_u32(part).ok_or((Rule::InvalidNumber, key))?;
         *out.get_mut(count).ok_or((too_many, key))? = value;
         count += 1;
@@ -451,14 +454,14 @@ fn tensor_info<'a>(c: &mut Cursor<'a>) -> Result<TensorInfo<'a>, Error> {
     let (mut dtype, mut shape, mut offsets) = (None, None, None);
     c.object(&mut |c, key| {
         match key {
-            "dtype" if dtype.is_none() => dtype = Some(c.string()?),
-            "shape" if shape.is_none() => {
+            b"dtype" if dtype.is_none() => dtype = Some(c.string()?),
+            b"shape" if shape.is_none() => {
                 let mut dims = [0u64; 4];
                 let too_many = Error::at(Rule::WrongShape, c.pos());
                 let rank = c.uint_array(&mut dims, too_many)?;
                 shape = Some((dims, rank));
             }
-            "data_offsets" if offsets.is_none() => {
+            b"data_offsets" if offsets.is_none() => {
                 let mut pair = [0u64; 2];
                 let at = c.pos();
                 if c.uint_array(&mut pair, fields)? != 2 {
@@ -499,8 +502,8 @@ enum TensorId {
 }
 
 /// Parses `emb.{t}.{weight|scale|offset}` and `{bottom|top}.{l}.{weight|bias}`.
-fn parse_name(name: &str) -> Option<TensorId> {
-    let mut parts = name.as_bytes().split(|&b| b == b'.');
+fn parse_name(name: &[u8]) -> Option<TensorId> {
+    let mut parts = name.split(|&b| b == b'.');
     let (group, index, part) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() || index.is_empty() || (index.len() > 1 && index[0] == b'0') {
         return None;
@@ -596,13 +599,13 @@ impl<'a> ModelFile<'a> {
     }
 
     /// Checks one tensor against the rules and stores it.
-    fn place(&mut self, key: &str, info: TensorInfo<'_>) -> Result<(), Error> {
+    fn place(&mut self, key: RawStr<'_>, info: TensorInfo<'_>) -> Result<(), Error> {
         self.place_checked(key, info)
-            .map_err(|rule| Error::tensor(rule, Name::new(key)))
+            .map_err(|rule| Error::tensor(rule, Name::from_bytes(key)))
     }
 
     /// [`ModelFile::place`] with the failure as the rule broken (the caller names the tensor).
-    fn place_checked(&mut self, key: &str, info: TensorInfo<'_>) -> Result<(), Rule> {
+    fn place_checked(&mut self, key: RawStr<'_>, info: TensorInfo<'_>) -> Result<(), Rule> {
         let id = parse_name(key).ok_or(Rule::UnexpectedTensor)?;
         let dtype = Dtype::parse(info.dtype).ok_or(Rule::UnknownDtype)?;
         let (dtype_ok, want, rank) = self.expectation(id, dtype).ok_or(Rule::UnexpectedTensor)?;
@@ -687,7 +690,7 @@ fn id_name(id: TensorId) -> Name {
     };
     let mut name = Name::new(group);
     name.push_number(index);
-    name.push(".");
-    name.push(part(p));
+    name.push(b".");
+    name.push(part(p).as_bytes());
     name
 }

@@ -2,21 +2,59 @@
 //!
 //! Every sum runs in one fixed order (8 interleaved partial sums, reduced by halving, then the
 //! tail), so the host and a microcontroller compute the same bits; no fused multiply-add is ever
-//! formed. The 8 partial sums are a `wide::f32x8`: SIMD registers where the target has them,
-//! plain lanes where it does not, the same IEEE operations either way. Tensor bytes are read with `from_le_bytes`, which is correct at any alignment and
-//! compiles to plain loads where the target allows unaligned access.
+//! formed. The 8 partial sums are a `wide::f32x8` (SIMD registers) on the host, and a plain
+//! array updated in a loop on 32-bit Arm, where Cortex-M has no SIMD and the loop takes less
+//! flash: the same IEEE operations in the same order either way. Tensor bytes are read with
+//! `from_le_bytes`, which is correct at any alignment and compiles to plain loads where the
+//! target allows unaligned access.
 
 use core::ops::Range;
 
 use half::f16;
 use mlet_formats::{Dtype, LayerTensors, TableTensors, Tensor};
-use wide::f32x8;
 
 const LANES: usize = 8;
 
+/// The 8 partial sums of a dot product.
+#[cfg(not(target_arch = "arm"))]
+type Lanes = wide::f32x8;
+/// The 8 partial sums of a dot product.
+#[cfg(target_arch = "arm")]
+type Lanes = [f32; LANES];
+
+#[cfg(not(target_arch = "arm"))]
+const ZERO: Lanes = wide::f32x8::ZERO;
+#[cfg(target_arch = "arm")]
+const ZERO: Lanes = [0.0; LANES];
+
+/// `acc[k] += load(w[k]) * x[k]` for every lane: one IEEE multiply, then one add.
+#[cfg(not(target_arch = "arm"))]
+#[inline(always)]
+fn add_products<T>(acc: &mut Lanes, w: &[T; LANES], x: &[f32; LANES], load: impl Fn(&T) -> f32) {
+    *acc += Lanes::from(w.each_ref().map(load)) * Lanes::from(*x);
+}
+
+/// `acc[k] += load(w[k]) * x[k]` for every lane: one IEEE multiply, then one add.
+#[cfg(target_arch = "arm")]
+#[inline(always)]
+fn add_products<T>(acc: &mut Lanes, w: &[T; LANES], x: &[f32; LANES], load: impl Fn(&T) -> f32) {
+    for k in 0..LANES {
+        acc[k] += load(&w[k]) * x[k];
+    }
+}
+
+#[cfg(not(target_arch = "arm"))]
+fn to_array(acc: Lanes) -> [f32; LANES] {
+    acc.to_array()
+}
+#[cfg(target_arch = "arm")]
+fn to_array(acc: Lanes) -> [f32; LANES] {
+    acc
+}
+
 /// Adds the partial sums by halving (lane i plus lane i + half, until one is left), then the tail.
-fn reduce(acc: f32x8, tail: f32) -> f32 {
-    let mut acc = acc.to_array();
+fn reduce(acc: Lanes, tail: f32) -> f32 {
+    let mut acc = to_array(acc);
     let mut half = LANES / 2;
     while half > 0 {
         for i in 0..half {
@@ -46,12 +84,11 @@ const ROWS: usize = if cfg!(target_arch = "arm") { 1 } else { 4 };
 fn dot_rows<const R: usize, T>(rows: [&[T]; R], x: &[f32], load: impl Fn(&T) -> f32) -> [f32; R] {
     let (x_chunks, x_tail) = x.as_chunks::<LANES>();
     let chunks = rows.map(|row| row.as_chunks::<LANES>());
-    let mut acc = [f32x8::ZERO; R];
+    let mut acc = [ZERO; R];
     for (c, xc) in x_chunks.iter().enumerate() {
-        let xv = f32x8::from(*xc);
         for r in 0..R {
             if let Some(wc) = chunks[r].0.get(c) {
-                acc[r] += f32x8::from(wc.each_ref().map(&load)) * xv;
+                add_products(&mut acc[r], wc, xc, &load);
             }
         }
     }
