@@ -264,6 +264,23 @@ impl Error {
     }
 }
 
+/// A broken rule and where, in 8 bytes: what the reader's inner steps return instead of an
+/// [`Error`] (about 48 bytes, moved by `memcpy` on every `?`), so that a Cortex-M passes it in
+/// registers. `ModelFile::parse` turns it into the one `Error` it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// The file as a whole.
+    File(Rule),
+    /// A header byte.
+    Byte(Rule, u32),
+    /// The `__metadata__` key whose opening quote is at this header byte.
+    Metadata(Rule, u32),
+    /// The tensor whose name's opening quote is at this header byte.
+    Tensor(Rule, u32),
+    /// The tensor of this slot of the reader (named canonically: it may be absent).
+    Slot(Rule, u16),
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.subject {

@@ -1,7 +1,7 @@
 //! A small JSON scanner for the safetensors header: objects, strings and arrays of
 //! non-negative integers, which is all a v1 header holds. No allocation, no recursion.
 
-use crate::error::{Error, Rule};
+use crate::error::{Fault, Rule};
 
 /// A string as it stands in the header, between its quotes, escapes validated but not decoded.
 /// v1 names and values never need escapes, so a raw comparison is exact for them. The header is
@@ -28,8 +28,8 @@ impl<'a> Cursor<'a> {
         self.text
     }
 
-    fn error(&self) -> Error {
-        Error::at(Rule::InvalidJson, self.pos)
+    fn error(&self) -> Fault {
+        Fault::Byte(Rule::InvalidJson, self.pos as u32)
     }
 
     fn skip_ws(&mut self) {
@@ -43,7 +43,7 @@ impl<'a> Cursor<'a> {
         self.bytes().get(self.pos).copied()
     }
 
-    fn expect(&mut self, byte: u8) -> Result<(), Error> {
+    fn expect(&mut self, byte: u8) -> Result<(), Fault> {
         if self.peek() == Some(byte) {
             self.pos += 1;
             Ok(())
@@ -53,7 +53,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Only whitespace (the writer's space padding) may follow the top-level object.
-    pub(crate) fn end(&mut self) -> Result<(), Error> {
+    pub(crate) fn end(&mut self) -> Result<(), Fault> {
         match self.peek() {
             None => Ok(()),
             Some(_) => Err(self.error()),
@@ -61,7 +61,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads a string and returns its raw text between the quotes.
-    pub(crate) fn string(&mut self) -> Result<RawStr<'a>, Error> {
+    pub(crate) fn string(&mut self) -> Result<RawStr<'a>, Fault> {
         self.expect(b'"')?;
         let start = self.pos;
         loop {
@@ -96,7 +96,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads a non-negative integer (no sign, fraction or exponent; no leading zeros).
-    pub(crate) fn uint(&mut self) -> Result<u64, Error> {
+    pub(crate) fn uint(&mut self) -> Result<u64, Fault> {
         self.skip_ws();
         let start = self.pos;
         let mut value: u64 = 0;
@@ -122,8 +122,8 @@ impl<'a> Cursor<'a> {
     /// `entry` is a trait object so that the scanner is compiled once, not per caller.
     pub(crate) fn object(
         &mut self,
-        entry: &mut dyn FnMut(&mut Self, RawStr<'a>) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+        entry: &mut dyn FnMut(&mut Self, RawStr<'a>) -> Result<(), Fault>,
+    ) -> Result<(), Fault> {
         self.expect(b'{')?;
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -146,7 +146,7 @@ impl<'a> Cursor<'a> {
 
     /// Reads an array of non-negative integers into `out`; returns how many there were.
     /// More than `out.len()` elements is an error, reported by `too_many`.
-    pub(crate) fn uint_array(&mut self, out: &mut [u64], too_many: Error) -> Result<usize, Error> {
+    pub(crate) fn uint_array(&mut self, out: &mut [u64], too_many: Fault) -> Result<usize, Fault> {
         self.expect(b'[')?;
         let mut count = 0;
         if self.peek() == Some(b']') {
@@ -210,14 +210,17 @@ mod tests {
     #[test]
     fn arrays_are_bounded() {
         let mut out = [0u64; 2];
-        let too_many = Error::at(Rule::WrongShape, 0);
+        let too_many = Fault::Byte(Rule::WrongShape, 0);
         assert_eq!(
             Cursor::new(b"[1, 2]")
                 .uint_array(&mut out, too_many)
                 .unwrap(),
             2
         );
-        assert_eq!(Cursor::new(b"[]").uint_array(&mut out, too_many).unwrap(), 0);
+        assert_eq!(
+            Cursor::new(b"[]").uint_array(&mut out, too_many).unwrap(),
+            0
+        );
         assert_eq!(
             Cursor::new(b"[1,2,3]").uint_array(&mut out, too_many),
             Err(too_many)

@@ -1,7 +1,7 @@
 //! The zero-allocation reader: validates a v1 file once and hands out its tensors in place.
 
 use crate::config::{Config, DenseTransform, EmbeddingDtype};
-use crate::error::{Error, Name, Rule};
+use crate::error::{Error, Fault, Name, Rule, Subject};
 use crate::json::{Cursor, RawStr};
 use crate::utf8::invalid_at;
 use crate::{MAX_HEADER_LEN, MAX_LAYERS, MAX_TABLES};
@@ -37,12 +37,8 @@ impl Dtype {
     }
 
     fn parse(s: &[u8]) -> Option<Dtype> {
-        match s {
-            b"F32" => Some(Dtype::F32),
-            b"F16" => Some(Dtype::F16),
-            b"U8" => Some(Dtype::U8),
-            _ => None,
-        }
+        let i = spelling(s, &[b"F32", b"F16", b"U8"])?;
+        Some([Dtype::F32, Dtype::F16, Dtype::U8][i])
     }
 }
 
@@ -175,16 +171,24 @@ impl<'a> ModelFile<'a> {
             starts: [0; SLOTS],
             kinds: [SlotKind::Absent; SLOTS],
         };
+        file.place_all().map_err(|fault| error(fault, header))?;
+        Ok(file)
+    }
+
+    /// Places every tensor of the header, then checks that none is missing and that they tile
+    /// the data section.
+    fn place_all(&mut self) -> Result<(), Fault> {
+        let header = self.header;
         Cursor::new(header).object(&mut |c, key| {
             if key == METADATA {
                 return skip_metadata(c);
             }
             let info = tensor_info(c)?;
-            file.place(key, info)
+            self.place(key, info)
+                .map_err(|rule| Fault::Tensor(rule, quote_at(header, key)))
         })?;
-        file.check_complete()?;
-        file.check_tiling()?;
-        Ok(file)
+        self.check_complete()?;
+        self.check_tiling()
     }
 
     /// The model configuration.
@@ -301,28 +305,35 @@ fn read_config(header: &[u8]) -> Result<Config, Error> {
     let mut values: [Option<&[u8]>; KEYS.len()] = [None; KEYS.len()];
     let mut seen_metadata = false;
     let mut cursor = Cursor::new(header);
-    cursor.object(&mut |c, key| {
+    let walk = cursor.object(&mut |c, key| {
         if key != METADATA {
             return tensor_info(c).map(|_| ());
         }
         if seen_metadata || !c.at_object() {
-            return Err(Error::at(Rule::InvalidJson, c.pos()));
+            return Err(Fault::Byte(Rule::InvalidJson, c.pos() as u32));
         }
         seen_metadata = true;
         c.object(&mut |c, k| {
             if !c.at_string() {
-                return Err(Error::metadata(Rule::MetadataNotString, k));
+                return Err(Fault::Metadata(
+                    Rule::MetadataNotString,
+                    quote_at(header, k),
+                ));
             }
             let value = c.string()?;
             if let Some(i) = KEYS.iter().position(|known| known.as_bytes() == k) {
                 if values[i].replace(value).is_some() {
-                    return Err(Error::metadata(Rule::DuplicateMetadataKey, k));
+                    return Err(Fault::Metadata(
+                        Rule::DuplicateMetadataKey,
+                        quote_at(header, k),
+                    ));
                 }
             }
             Ok(())
         })
-    })?;
-    cursor.end()?;
+    });
+    walk.and_then(|()| cursor.end())
+        .map_err(|fault| error(fault, header))?;
     if !seen_metadata {
         return Err(Error::file(Rule::MissingMetadata));
     }
@@ -346,28 +357,28 @@ fn config_from(values: &[Option<&[u8]>; KEYS.len()]) -> Result<Config, (Rule, &'
         get(9)?,
         get(10)?,
     ];
-    if format != b"mlet-dlrm" {
+    if spelling(format, &[b"mlet-dlrm"]).is_none() {
         return Err((Rule::UnknownFormat, "format"));
     }
-    if version != b"1" {
+    if spelling(version, &[b"1"]).is_none() {
         return Err((Rule::UnsupportedVersion, "format_version"));
     }
-    if interaction != b"dot" {
+    if spelling(interaction, &[b"dot"]).is_none() {
         return Err((Rule::UnknownInteraction, "interaction"));
     }
-    if hashing != b"mod" {
+    if spelling(hashing, &[b"mod"]).is_none() {
         return Err((Rule::UnknownHashing, "hashing"));
     }
-    let dense_transform = match transform {
-        b"log1p" => DenseTransform::Log1p,
-        b"identity" => DenseTransform::Identity,
-        _ => return Err((Rule::UnknownDenseTransform, "dense_transform")),
+    let dense_transform = match spelling(transform, &[b"log1p", b"identity"]) {
+        Some(0) => DenseTransform::Log1p,
+        Some(_) => DenseTransform::Identity,
+        None => return Err((Rule::UnknownDenseTransform, "dense_transform")),
     };
-    let embedding_dtype = match emb {
-        b"f32" => EmbeddingDtype::F32,
-        b"f16" => EmbeddingDtype::F16,
-        b"int8" => EmbeddingDtype::Int8,
-        _ => return Err((Rule::UnknownEmbeddingDtype, "embedding_dtype")),
+    let embedding_dtype = match spelling(emb, &[b"f32", b"f16", b"int8"]) {
+        Some(0) => EmbeddingDtype::F32,
+        Some(1) => EmbeddingDtype::F16,
+        Some(_) => EmbeddingDtype::Int8,
+        None => return Err((Rule::UnknownEmbeddingDtype, "embedding_dtype")),
     };
     let number = |s: &[u8], key| parse_u32(s).ok_or((Rule::InvalidNumber, key));
     let num_dense = number(num_dense, "num_dense")?;
@@ -406,6 +417,13 @@ fn config_from(values: &[Option<&[u8]>; KEYS.len()]) -> Result<Config, (Rule, &'
     )
 }
 
+/// The index of `value` in `spellings`. One out-of-line loop: a `match` on byte-string
+/// patterns compiles to a compare per byte, which costs flash on a microcontroller.
+#[inline(never)]
+fn spelling(value: &[u8], spellings: &[&[u8]]) -> Option<usize> {
+    spellings.iter().position(|s| *s == value)
+}
+
 /// Parses a plain decimal u32 (digits only, no sign).
 fn parse_u32(s: &[u8]) -> Option<u32> {
     if s.is_empty() {
@@ -434,7 +452,7 @@ fn parse_list<'o>(
     Ok(&out[..count])
 }
 
-fn skip_metadata(c: &mut Cursor<'_>) -> Result<(), Error> {
+fn skip_metadata(c: &mut Cursor<'_>) -> Result<(), Fault> {
     c.object(&mut |c, _| c.string().map(|_| ()))
 }
 
@@ -448,28 +466,27 @@ struct TensorInfo<'a> {
 }
 
 /// Reads `{"dtype": .., "shape": [..], "data_offsets": [b, e]}` in any key order.
-fn tensor_info<'a>(c: &mut Cursor<'a>) -> Result<TensorInfo<'a>, Error> {
-    let start = c.pos();
-    let fields = Error::at(Rule::TensorInfoFields, start);
+fn tensor_info<'a>(c: &mut Cursor<'a>) -> Result<TensorInfo<'a>, Fault> {
+    let fields = Fault::Byte(Rule::TensorInfoFields, c.pos() as u32);
     let (mut dtype, mut shape, mut offsets) = (None, None, None);
     c.object(&mut |c, key| {
-        match key {
-            b"dtype" if dtype.is_none() => dtype = Some(c.string()?),
-            b"shape" if shape.is_none() => {
+        match spelling(key, &[b"dtype", b"shape", b"data_offsets"]) {
+            Some(0) if dtype.is_none() => dtype = Some(c.string()?),
+            Some(1) if shape.is_none() => {
                 let mut dims = [0u64; 4];
-                let too_many = Error::at(Rule::WrongShape, c.pos());
+                let too_many = Fault::Byte(Rule::WrongShape, c.pos() as u32);
                 let rank = c.uint_array(&mut dims, too_many)?;
                 shape = Some((dims, rank));
             }
-            b"data_offsets" if offsets.is_none() => {
+            Some(2) if offsets.is_none() => {
                 let mut pair = [0u64; 2];
                 let at = c.pos();
                 if c.uint_array(&mut pair, fields)? != 2 {
-                    return Err(Error::at(Rule::TensorInfoFields, at));
+                    return Err(Fault::Byte(Rule::TensorInfoFields, at as u32));
                 }
                 offsets = Some(pair);
             }
-            _ => return Err(Error::at(Rule::TensorInfoFields, c.pos())),
+            _ => return Err(Fault::Byte(Rule::TensorInfoFields, c.pos() as u32)),
         }
         Ok(())
     })?;
@@ -509,17 +526,12 @@ fn parse_name(name: &[u8]) -> Option<TensorId> {
         return None;
     }
     let index: usize = parse_u32(index)? as usize;
-    let part = match part {
-        b"weight" => Part::Weight,
-        b"scale" => Part::Scale,
-        b"offset" => Part::Offset,
-        b"bias" => Part::Bias,
-        _ => return None,
-    };
-    match (group, part) {
-        (b"emb", Part::Weight | Part::Scale | Part::Offset) => Some(TensorId::Emb(index, part)),
-        (b"bottom", Part::Weight | Part::Bias) => Some(TensorId::Bottom(index, part)),
-        (b"top", Part::Weight | Part::Bias) => Some(TensorId::Top(index, part)),
+    let parts = [Part::Weight, Part::Scale, Part::Offset, Part::Bias];
+    let part = parts[spelling(part, &[b"weight", b"scale", b"offset", b"bias"])?];
+    match (spelling(group, &[b"emb", b"bottom", b"top"])?, part) {
+        (0, Part::Weight | Part::Scale | Part::Offset) => Some(TensorId::Emb(index, part)),
+        (1, Part::Weight | Part::Bias) => Some(TensorId::Bottom(index, part)),
+        (2, Part::Weight | Part::Bias) => Some(TensorId::Top(index, part)),
         _ => None,
     }
 }
@@ -598,14 +610,9 @@ impl<'a> ModelFile<'a> {
         }
     }
 
-    /// Checks one tensor against the rules and stores it.
-    fn place(&mut self, key: RawStr<'_>, info: TensorInfo<'_>) -> Result<(), Error> {
-        self.place_checked(key, info)
-            .map_err(|rule| Error::tensor(rule, Name::from_bytes(key)))
-    }
-
-    /// [`ModelFile::place`] with the failure as the rule broken (the caller names the tensor).
-    fn place_checked(&mut self, key: RawStr<'_>, info: TensorInfo<'_>) -> Result<(), Rule> {
+    /// Checks one tensor against the rules and stores it; a failure is the rule broken (the
+    /// caller names the tensor).
+    fn place(&mut self, key: RawStr<'_>, info: TensorInfo<'_>) -> Result<(), Rule> {
         let id = parse_name(key).ok_or(Rule::UnexpectedTensor)?;
         let dtype = Dtype::parse(info.dtype).ok_or(Rule::UnknownDtype)?;
         let (dtype_ok, want, rank) = self.expectation(id, dtype).ok_or(Rule::UnexpectedTensor)?;
@@ -638,18 +645,19 @@ impl<'a> ModelFile<'a> {
     }
 
     /// Every tensor the configuration implies is present.
-    fn check_complete(&self) -> Result<(), Error> {
+    fn check_complete(&self) -> Result<(), Fault> {
         for i in 0..SLOTS {
-            let id = slot_id(i);
-            if self.kinds[i] == SlotKind::Absent && self.expectation(id, Dtype::F32).is_some() {
-                return Err(Error::tensor(Rule::MissingTensor, id_name(id)));
+            if self.kinds[i] == SlotKind::Absent
+                && self.expectation(slot_id(i), Dtype::F32).is_some()
+            {
+                return Err(Fault::Slot(Rule::MissingTensor, i as u16));
             }
         }
         Ok(())
     }
 
     /// No two tensors overlap and their sizes add up to the data section: no holes.
-    fn check_tiling(&self) -> Result<(), Error> {
+    fn check_tiling(&self) -> Result<(), Fault> {
         let base = self.data.as_ptr() as usize;
         let span = |t: &Tensor<'_>| {
             let begin = t.bytes.as_ptr() as usize - base;
@@ -664,14 +672,40 @@ impl<'a> ModelFile<'a> {
             for b in (i + 1..SLOTS).filter_map(tensor) {
                 let (b_begin, b_end) = span(&b);
                 if begin < b_end && b_begin < end {
-                    return Err(Error::tensor(Rule::Overlap, id_name(slot_id(i))));
+                    return Err(Fault::Slot(Rule::Overlap, i as u16));
                 }
             }
         }
         if covered != self.data.len() {
-            return Err(Error::file(Rule::Hole));
+            return Err(Fault::File(Rule::Hole));
         }
         Ok(())
+    }
+}
+
+/// Where the opening quote of `key`, a string of `header`, is.
+fn quote_at(header: &[u8], key: RawStr<'_>) -> u32 {
+    (key.as_ptr() as usize - header.as_ptr() as usize - 1) as u32
+}
+
+/// The `Error` for a `Fault` found in `header`: the names it points at are read back from it.
+/// Not inlined: it is reached from two places and only on a broken file.
+#[inline(never)]
+fn error(fault: Fault, header: &[u8]) -> Error {
+    // `quote` is where a string that was read without error starts, so this read succeeds.
+    let name = |quote: u32| {
+        let mut cursor = Cursor::new(header.get(quote as usize..).unwrap_or_default());
+        Name::from_bytes(cursor.string().unwrap_or_default())
+    };
+    match fault {
+        Fault::File(rule) => Error::file(rule),
+        Fault::Byte(rule, at) => Error::at(rule, at as usize),
+        Fault::Metadata(rule, quote) => Error {
+            rule,
+            subject: Subject::Metadata(name(quote)),
+        },
+        Fault::Tensor(rule, quote) => Error::tensor(rule, name(quote)),
+        Fault::Slot(rule, slot) => Error::tensor(rule, id_name(slot_id(slot as usize))),
     }
 }
 

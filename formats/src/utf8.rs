@@ -47,18 +47,18 @@ mod tests {
             b"",
             b"plain ascii",
             "é 中 😀".as_bytes(),
-            b"\xc0\x80",             // overlong NUL
-            b"\xc1\xbf",             // overlong
-            b"\xe0\x80\x80",         // overlong 3-byte
-            b"\xe0\xa0\x80",         // smallest 3-byte
-            b"\xed\xa0\x80",         // surrogate D800
-            b"\xed\x9f\xbf",         // U+D7FF
-            b"\xf0\x8f\xbf\xbf",     // overlong 4-byte
-            b"\xf4\x8f\xbf\xbf",     // U+10FFFF
-            b"\xf4\x90\x80\x80",     // past U+10FFFF
-            b"\xf5\x80\x80\x80",     // bad lead
-            b"ab\xe2\x82",           // truncated at the end
-            b"a\x80b",               // stray continuation byte
+            b"\xc0\x80",              // overlong NUL
+            b"\xc1\xbf",              // overlong
+            b"\xe0\x80\x80",          // overlong 3-byte
+            b"\xe0\xa0\x80",          // smallest 3-byte
+            b"\xed\xa0\x80",          // surrogate D800
+            b"\xed\x9f\xbf",          // U+D7FF
+            b"\xf0\x8f\xbf\xbf",      // overlong 4-byte
+            b"\xf4\x8f\xbf\xbf",      // U+10FFFF
+            b"\xf4\x90\x80\x80",      // past U+10FFFF
+            b"\xf5\x80\x80\x80",      // bad lead
+            b"ab\xe2\x82",            // truncated at the end
+            b"a\x80b",                // stray continuation byte
             b"\xe2\x28\xa1 trailing", // bad continuation byte
         ];
         for bytes in cases {
@@ -72,9 +72,33 @@ mod tests {
         // covers each lead-byte range and continuation boundary.
         let interesting: Vec<u8> = (0..=255u8)
             .filter(|b| {
-                matches!(b, 0x00 | 0x41 | 0x7f | 0x80 | 0x8f | 0x90 | 0x9f | 0xa0 | 0xbf | 0xc0
-                    | 0xc1 | 0xc2 | 0xdf | 0xe0 | 0xe1 | 0xec | 0xed | 0xee | 0xef | 0xf0
-                    | 0xf1 | 0xf3 | 0xf4 | 0xf5 | 0xff)
+                matches!(
+                    b,
+                    0x00 | 0x41
+                        | 0x7f
+                        | 0x80
+                        | 0x8f
+                        | 0x90
+                        | 0x9f
+                        | 0xa0
+                        | 0xbf
+                        | 0xc0
+                        | 0xc1
+                        | 0xc2
+                        | 0xdf
+                        | 0xe0
+                        | 0xe1
+                        | 0xec
+                        | 0xed
+                        | 0xee
+                        | 0xef
+                        | 0xf0
+                        | 0xf1
+                        | 0xf3
+                        | 0xf4
+                        | 0xf5
+                        | 0xff
+                )
             })
             .collect();
         for a in 0..=255u8 {
