@@ -7,10 +7,13 @@
 pub(crate) fn invalid_at(bytes: &[u8]) -> Option<usize> {
     let mut at = 0;
     while let Some(&lead) = bytes.get(at) {
+        if lead < 0x80 {
+            at += 1;
+            continue;
+        }
         // Sequence length, the payload bits of the lead byte and the smallest code point that
         // needs this length (anything smaller is an overlong encoding).
         let (len, mut code, min) = match lead {
-            0x00..=0x7f => (1, u32::from(lead), 0),
             0xc2..=0xdf => (2, u32::from(lead & 0x1f), 0x80),
             0xe0..=0xef => (3, u32::from(lead & 0x0f), 0x800),
             0xf0..=0xf4 => (4, u32::from(lead & 0x07), 0x1_0000),
