@@ -381,7 +381,7 @@ fn footprint(o: Options) -> Result<()> {
     }
     println!();
     println!("- runtime code: flash of the firmware minus flash of the same firmware built with --features harness-only (no parse, no score):");
-    println!("  mlet-runtime, mlet-formats, libm, half, wide and the float and memcpy built-ins (the device prints error codes, so no message text).");
+    println!("  mlet-runtime, mlet-formats, libm, half and the float and memcpy built-ins (the device prints error codes, so no message text).");
     println!("- firmware code: .text + .rodata + .data - input rows - start-up (vectors excluded); includes the semihosting printing and panic harness.");
     println!("- static RAM: .data + .bss: scratch, the parsed Model view (a static), the {}-row score buffer, semihosting state.", rows.len());
     println!("- peak stack: painted stack touched from the top of RAM (includes start-up and main frames), while Model::parse runs, then while score runs for every row.");
