@@ -136,7 +136,8 @@ fn parse<'s>(
     model: &'static [u8],
     slot: &'s mut MaybeUninit<Parsed>,
 ) -> Result<&'s Parsed, Failure> {
-    let model = mlet_runtime::Model::parse(model).map_err(|e| e.code())?;
+    // `parse_rule`: the device reports only the rule's code, so no error names are built.
+    let model = mlet_runtime::Model::parse_rule(model).map_err(|rule| u16::from(rule.code()))?;
     Ok(slot.write(model))
 }
 

@@ -3,6 +3,56 @@
 use crate::error::{Error, Rule};
 use crate::{MAX_LAYERS, MAX_TABLES};
 
+/// A required `__metadata__` key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Key {
+    Format,
+    FormatVersion,
+    NumDense,
+    TableRows,
+    Dim,
+    BottomMlp,
+    TopMlp,
+    Interaction,
+    DenseTransform,
+    Hashing,
+    EmbeddingDtype,
+}
+
+impl Key {
+    /// Every required key, in declaration order.
+    pub(crate) const ALL: [Key; 11] = [
+        Key::Format,
+        Key::FormatVersion,
+        Key::NumDense,
+        Key::TableRows,
+        Key::Dim,
+        Key::BottomMlp,
+        Key::TopMlp,
+        Key::Interaction,
+        Key::DenseTransform,
+        Key::Hashing,
+        Key::EmbeddingDtype,
+    ];
+
+    /// The key as written in the header.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Key::Format => "format",
+            Key::FormatVersion => "format_version",
+            Key::NumDense => "num_dense",
+            Key::TableRows => "table_rows",
+            Key::Dim => "dim",
+            Key::BottomMlp => "bottom_mlp",
+            Key::TopMlp => "top_mlp",
+            Key::Interaction => "interaction",
+            Key::DenseTransform => "dense_transform",
+            Key::Hashing => "hashing",
+            Key::EmbeddingDtype => "embedding_dtype",
+        }
+    }
+}
+
 /// How dense inputs are transformed before the bottom MLP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DenseTransform {
@@ -126,11 +176,11 @@ impl Config {
             dense_transform,
             embedding_dtype,
         )
-        .map_err(|(rule, key)| Error::metadata(rule, key.as_bytes()))
+        .map_err(|(rule, key)| Error::metadata(rule, key.name().as_bytes()))
     }
 
     /// [`Config::new`] with the failure as the rule broken and the metadata key it concerns:
-    /// one `Error` is built by the caller, not one per check (flash on a microcontroller).
+    /// the caller builds the error, once (flash on a microcontroller).
     pub(crate) fn check(
         table_rows: &[u32],
         dim: u32,
@@ -138,34 +188,34 @@ impl Config {
         top_outputs: &[u32],
         dense_transform: DenseTransform,
         embedding_dtype: EmbeddingDtype,
-    ) -> Result<Config, (Rule, &'static str)> {
+    ) -> Result<Config, (Rule, Key)> {
         if table_rows.is_empty() {
-            return Err((Rule::ZeroRows, "table_rows"));
+            return Err((Rule::ZeroRows, Key::TableRows));
         }
         if table_rows.len() > MAX_TABLES {
-            return Err((Rule::TooManyTables, "table_rows"));
+            return Err((Rule::TooManyTables, Key::TableRows));
         }
         if table_rows.contains(&0) {
-            return Err((Rule::ZeroRows, "table_rows"));
+            return Err((Rule::ZeroRows, Key::TableRows));
         }
         if dim == 0 {
-            return Err((Rule::ZeroWidth, "dim"));
+            return Err((Rule::ZeroWidth, Key::Dim));
         }
-        let bottom = Widths::new(bottom).map_err(|rule| (rule, "bottom_mlp"))?;
+        let bottom = Widths::new(bottom).map_err(|rule| (rule, Key::BottomMlp))?;
         if bottom.output() != dim as usize {
-            return Err((Rule::WidthsDontChain, "bottom_mlp"));
+            return Err((Rule::WidthsDontChain, Key::BottomMlp));
         }
         let pairs = table_rows.len() * (table_rows.len() + 1) / 2;
         let top_input = dim as usize + pairs;
         if top_outputs.is_empty() || top_outputs.len() > MAX_LAYERS {
-            return Err((Rule::LayerCount, "top_mlp"));
+            return Err((Rule::LayerCount, Key::TopMlp));
         }
         let mut top = [0u32; MAX_LAYERS + 1];
         top[0] = top_input as u32;
         top[1..=top_outputs.len()].copy_from_slice(top_outputs);
-        let top = Widths::new(&top[..=top_outputs.len()]).map_err(|rule| (rule, "top_mlp"))?;
+        let top = Widths::new(&top[..=top_outputs.len()]).map_err(|rule| (rule, Key::TopMlp))?;
         if top.output() != 1 {
-            return Err((Rule::WidthsDontChain, "top_mlp"));
+            return Err((Rule::WidthsDontChain, Key::TopMlp));
         }
         let mut rows = [0u32; MAX_TABLES];
         rows[..table_rows.len()].copy_from_slice(table_rows);

@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use crate::config::Key;
+
 /// A rule of model file format v1 that a file can break. [`Rule::code`] numbers the rules from 1
 /// in the order listed here; new rules go at the end, so a code keeps its meaning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,9 +266,9 @@ impl Error {
     }
 }
 
-/// A broken rule and where, in 8 bytes: what the reader's inner steps return instead of an
-/// [`Error`] (about 48 bytes, moved by `memcpy` on every `?`), so that a Cortex-M passes it in
-/// registers. `ModelFile::parse` turns it into the one `Error` it returns.
+/// A broken rule and where, in 8 bytes: what the reader's steps return. `ModelFile::parse`
+/// turns it into an [`Error`] (reading the names back from the header), `parse_rule` keeps only
+/// the rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Fault {
     /// The file as a whole.
@@ -275,10 +277,26 @@ pub(crate) enum Fault {
     Byte(Rule, u32),
     /// The `__metadata__` key whose opening quote is at this header byte.
     Metadata(Rule, u32),
+    /// A required `__metadata__` key.
+    Key(Rule, Key),
     /// The tensor whose name's opening quote is at this header byte.
     Tensor(Rule, u32),
     /// The tensor of this slot of the reader (named canonically: it may be absent).
     Slot(Rule, u16),
+}
+
+impl Fault {
+    /// The rule broken.
+    pub(crate) fn rule(self) -> Rule {
+        match self {
+            Fault::File(rule)
+            | Fault::Byte(rule, _)
+            | Fault::Metadata(rule, _)
+            | Fault::Key(rule, _)
+            | Fault::Tensor(rule, _)
+            | Fault::Slot(rule, _) => rule,
+        }
+    }
 }
 
 impl fmt::Display for Error {

@@ -1,6 +1,6 @@
 //! The zero-allocation reader: validates a v1 file once and hands out its tensors in place.
 
-use crate::config::{Config, DenseTransform, EmbeddingDtype};
+use crate::config::{Config, DenseTransform, EmbeddingDtype, Key};
 use crate::error::{Error, Fault, Name, Rule, Subject};
 use crate::json::{Cursor, RawStr};
 use crate::utf8::invalid_at;
@@ -142,28 +142,40 @@ impl SlotKind {
 }
 
 impl<'a> ModelFile<'a> {
-    /// Validates `bytes` against every rule of format v1 and returns a view of it.
+    /// Validates `bytes` against every rule of format v1 and returns a view of it. A failure
+    /// names the rule and where: the tensor, metadata key or header byte.
+    pub fn parse(bytes: &'a [u8]) -> Result<ModelFile<'a>, Error> {
+        ModelFile::parse_fault(bytes).map_err(|fault| error(fault, bytes))
+    }
+
+    /// [`ModelFile::parse`] with the failure as only the rule broken (its [`Rule::code`] is what
+    /// a device reports). Builds no names: the code that copies and formats them, about 1 KB of
+    /// flash on a Cortex-M4, is then not linked in.
+    pub fn parse_rule(bytes: &'a [u8]) -> Result<ModelFile<'a>, Rule> {
+        ModelFile::parse_fault(bytes).map_err(|fault| fault.rule())
+    }
+
     // Out of line: inlined into a caller, its checks and the moves of the view were compiled
     // there again (0.4 KB more flash on a Cortex-M4).
     #[inline(never)]
-    pub fn parse(bytes: &'a [u8]) -> Result<ModelFile<'a>, Error> {
+    fn parse_fault(bytes: &'a [u8]) -> Result<ModelFile<'a>, Fault> {
         let prefix: [u8; 8] = match bytes.get(..8) {
             Some(p) => [p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]],
-            None => return Err(Error::file(Rule::TruncatedPrefix)),
+            None => return Err(Fault::File(Rule::TruncatedPrefix)),
         };
         let header_len = u64::from_le_bytes(prefix);
         if header_len > MAX_HEADER_LEN as u64 {
-            return Err(Error::file(Rule::HeaderTooLong));
+            return Err(Fault::File(Rule::HeaderTooLong));
         }
         let header_end = 8 + header_len as usize;
         let header = bytes
             .get(8..header_end)
-            .ok_or(Error::file(Rule::HeaderPastEnd))?;
+            .ok_or(Fault::File(Rule::HeaderPastEnd))?;
         if !header_len.is_multiple_of(8) {
-            return Err(Error::file(Rule::HeaderNotPadded));
+            return Err(Fault::File(Rule::HeaderNotPadded));
         }
         if let Some(at) = invalid_at(header) {
-            return Err(Error::at(Rule::InvalidUtf8, at));
+            return Err(Fault::Byte(Rule::InvalidUtf8, at as u32));
         }
         let data = &bytes[header_end..];
 
@@ -174,7 +186,7 @@ impl<'a> ModelFile<'a> {
             starts: [0; SLOTS],
             kinds: [SlotKind::Absent; SLOTS],
         };
-        file.place_all().map_err(|fault| error(fault, header))?;
+        file.place_all()?;
         Ok(file)
     }
 
@@ -285,27 +297,12 @@ impl<'a> ModelFile<'a> {
 
 const METADATA: &[u8] = b"__metadata__";
 
-/// The required `__metadata__` keys.
-const KEYS: [&str; 11] = [
-    "format",
-    "format_version",
-    "num_dense",
-    "table_rows",
-    "dim",
-    "bottom_mlp",
-    "top_mlp",
-    "interaction",
-    "dense_transform",
-    "hashing",
-    "embedding_dtype",
-];
-
 /// Walks the header once: checks the JSON, finds `__metadata__` and validates the configuration.
 /// Not inlined: its frame (the metadata values) is gone before the tensors are placed, which
 /// keeps `ModelFile::parse`'s peak stack down on a microcontroller.
 #[inline(never)]
-fn read_config(header: &[u8]) -> Result<Config, Error> {
-    let mut values: [Option<&[u8]>; KEYS.len()] = [None; KEYS.len()];
+fn read_config(header: &[u8]) -> Result<Config, Fault> {
+    let mut values: [Option<&[u8]>; Key::ALL.len()] = [None; Key::ALL.len()];
     let mut seen_metadata = false;
     let mut cursor = Cursor::new(header);
     let walk = cursor.object(&mut |c, key| {
@@ -324,7 +321,7 @@ fn read_config(header: &[u8]) -> Result<Config, Error> {
                 ));
             }
             let value = c.string()?;
-            if let Some(i) = KEYS.iter().position(|known| known.as_bytes() == k) {
+            if let Some(i) = Key::ALL.iter().position(|key| key.name().as_bytes() == k) {
                 if values[i].replace(value).is_some() {
                     return Err(Fault::Metadata(
                         Rule::DuplicateMetadataKey,
@@ -335,18 +332,17 @@ fn read_config(header: &[u8]) -> Result<Config, Error> {
             Ok(())
         })
     });
-    walk.and_then(|()| cursor.end())
-        .map_err(|fault| error(fault, header))?;
+    walk.and_then(|()| cursor.end())?;
     if !seen_metadata {
-        return Err(Error::file(Rule::MissingMetadata));
+        return Err(Fault::File(Rule::MissingMetadata));
     }
-    config_from(&values).map_err(|(rule, key)| Error::metadata(rule, key.as_bytes()))
+    config_from(&values).map_err(|(rule, key)| Fault::Key(rule, key))
 }
 
-/// The configuration from the required metadata values (in [`KEYS`] order); a failure is the
+/// The configuration from the required metadata values (in [`Key::ALL`] order); a failure is the
 /// rule broken and the key it concerns (one `Error` built by the caller, not one per check).
-fn config_from(values: &[Option<&[u8]>; KEYS.len()]) -> Result<Config, (Rule, &'static str)> {
-    let get = |i: usize| values[i].ok_or((Rule::MissingMetadataKey, KEYS[i]));
+fn config_from(values: &[Option<&[u8]>; Key::ALL.len()]) -> Result<Config, (Rule, Key)> {
+    let get = |i: usize| values[i].ok_or((Rule::MissingMetadataKey, Key::ALL[i]));
     let [format, version, num_dense, table_rows, dim, bottom, top, interaction, transform, hashing, emb] = [
         get(0)?,
         get(1)?,
@@ -361,40 +357,40 @@ fn config_from(values: &[Option<&[u8]>; KEYS.len()]) -> Result<Config, (Rule, &'
         get(10)?,
     ];
     if spelling(format, &[b"mlet-dlrm"]).is_none() {
-        return Err((Rule::UnknownFormat, "format"));
+        return Err((Rule::UnknownFormat, Key::Format));
     }
     if spelling(version, &[b"1"]).is_none() {
-        return Err((Rule::UnsupportedVersion, "format_version"));
+        return Err((Rule::UnsupportedVersion, Key::FormatVersion));
     }
     if spelling(interaction, &[b"dot"]).is_none() {
-        return Err((Rule::UnknownInteraction, "interaction"));
+        return Err((Rule::UnknownInteraction, Key::Interaction));
     }
     if spelling(hashing, &[b"mod"]).is_none() {
-        return Err((Rule::UnknownHashing, "hashing"));
+        return Err((Rule::UnknownHashing, Key::Hashing));
     }
     let dense_transform = match spelling(transform, &[b"log1p", b"identity"]) {
         Some(0) => DenseTransform::Log1p,
         Some(_) => DenseTransform::Identity,
-        None => return Err((Rule::UnknownDenseTransform, "dense_transform")),
+        None => return Err((Rule::UnknownDenseTransform, Key::DenseTransform)),
     };
     let embedding_dtype = match spelling(emb, &[b"f32", b"f16", b"int8"]) {
         Some(0) => EmbeddingDtype::F32,
         Some(1) => EmbeddingDtype::F16,
         Some(_) => EmbeddingDtype::Int8,
-        None => return Err((Rule::UnknownEmbeddingDtype, "embedding_dtype")),
+        None => return Err((Rule::UnknownEmbeddingDtype, Key::EmbeddingDtype)),
     };
     let number = |s: &[u8], key| parse_u32(s).ok_or((Rule::InvalidNumber, key));
-    let num_dense = number(num_dense, "num_dense")?;
-    let dim = number(dim, "dim")?;
+    let num_dense = number(num_dense, Key::NumDense)?;
+    let dim = number(dim, Key::Dim)?;
     if num_dense == 0 {
-        return Err((Rule::ZeroWidth, "num_dense"));
+        return Err((Rule::ZeroWidth, Key::NumDense));
     }
     let mut rows = [0u32; MAX_TABLES];
     let rows = parse_list(
         table_rows,
         b',',
         &mut rows,
-        "table_rows",
+        Key::TableRows,
         Rule::TooManyTables,
     )?;
     let mut bottom_widths = [0u32; MAX_LAYERS + 1];
@@ -402,13 +398,13 @@ fn config_from(values: &[Option<&[u8]>; KEYS.len()]) -> Result<Config, (Rule, &'
         bottom,
         b'-',
         &mut bottom_widths,
-        "bottom_mlp",
+        Key::BottomMlp,
         Rule::LayerCount,
     )?;
     let mut top_widths = [0u32; MAX_LAYERS];
-    let top_widths = parse_list(top, b'-', &mut top_widths, "top_mlp", Rule::LayerCount)?;
+    let top_widths = parse_list(top, b'-', &mut top_widths, Key::TopMlp, Rule::LayerCount)?;
     if bottom_widths.first() != Some(&num_dense) {
-        return Err((Rule::WidthsDontChain, "bottom_mlp"));
+        return Err((Rule::WidthsDontChain, Key::BottomMlp));
     }
     Config::check(
         rows,
@@ -443,9 +439,9 @@ fn parse_list<'o>(
     s: &[u8],
     sep: u8,
     out: &'o mut [u32],
-    key: &'static str,
+    key: Key,
     too_many: Rule,
-) -> Result<&'o [u32], (Rule, &'static str)> {
+) -> Result<&'o [u32], (Rule, Key)> {
     let mut count = 0;
     for part in s.split(|&b| b == sep) {
         let value = parse_u32(part).ok_or((Rule::InvalidNumber, key))?;
@@ -691,10 +687,10 @@ fn quote_at(header: &[u8], key: RawStr<'_>) -> u32 {
     (key.as_ptr() as usize - header.as_ptr() as usize - 1) as u32
 }
 
-/// The `Error` for a `Fault` found in `header`: the names it points at are read back from it.
-/// Not inlined: it is reached from two places and only on a broken file.
-#[inline(never)]
-fn error(fault: Fault, header: &[u8]) -> Error {
+/// The `Error` for a `Fault` found in the file `bytes`: the names it points at are read back
+/// from its header.
+fn error(fault: Fault, bytes: &[u8]) -> Error {
+    let header = bytes.get(8..).unwrap_or_default();
     // `quote` is where a string that was read without error starts, so this read succeeds.
     let name = |quote: u32| {
         let mut cursor = Cursor::new(header.get(quote as usize..).unwrap_or_default());
@@ -707,6 +703,7 @@ fn error(fault: Fault, header: &[u8]) -> Error {
             rule,
             subject: Subject::Metadata(name(quote)),
         },
+        Fault::Key(rule, key) => Error::metadata(rule, key.name().as_bytes()),
         Fault::Tensor(rule, quote) => Error::tensor(rule, name(quote)),
         Fault::Slot(rule, slot) => Error::tensor(rule, id_name(slot_id(slot as usize))),
     }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use crate::config::Config;
+use crate::config::{Config, Key};
 use crate::error::{Error, Name, Rule};
 use crate::model_file::{Dtype, ModelFile};
 
@@ -216,20 +216,7 @@ impl ModelWriter {
 
 /// Keys that `ModelWriter::new` fills in are reserved; all others are free.
 fn is_free_key(key: &str) -> bool {
-    !matches!(
-        key,
-        "format"
-            | "format_version"
-            | "num_dense"
-            | "table_rows"
-            | "dim"
-            | "bottom_mlp"
-            | "top_mlp"
-            | "interaction"
-            | "dense_transform"
-            | "hashing"
-            | "embedding_dtype"
-    )
+    !Key::ALL.iter().any(|k| k.name() == key)
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`, so

@@ -147,10 +147,14 @@ impl RawFile {
     }
 }
 
+/// The error `parse` gives; `parse_rule` must give the same rule.
 fn parse_err(bytes: &[u8]) -> Error {
     match ModelFile::parse(bytes) {
         Ok(_) => panic!("the file was accepted"),
-        Err(e) => e,
+        Err(e) => {
+            assert_eq!(ModelFile::parse_rule(bytes).err(), Some(e.rule), "{e}");
+            e
+        }
     }
 }
 

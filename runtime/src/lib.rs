@@ -28,7 +28,7 @@ use core::fmt;
 use core::ops::Range;
 
 use mlet_formats::ids::row_of;
-pub use mlet_formats::{Config, Error as FormatError, ModelFile};
+pub use mlet_formats::{Config, Error as FormatError, ModelFile, Rule};
 use mlet_formats::{DenseTransform, LayerTensors, Widths};
 
 /// Why a model could not be parsed or an input could not be scored.
@@ -132,6 +132,13 @@ impl<'a> Model<'a> {
         ModelFile::parse(bytes)
             .map(|file| Model { file })
             .map_err(Error::Format)
+    }
+
+    /// [`Model::parse`] with the failure as only the rule broken: what a device that reports
+    /// [`Rule::code`] needs, without the code that builds names for errors (about 1 KB of flash
+    /// on a Cortex-M4).
+    pub fn parse_rule(bytes: &'a [u8]) -> Result<Model<'a>, Rule> {
+        ModelFile::parse_rule(bytes).map(|file| Model { file })
     }
 
     /// The validated file: configuration, tensors and metadata.

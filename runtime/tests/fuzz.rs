@@ -135,7 +135,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_files_never_panic(
+    fn mutated_files_never_panic_and_both_parses_agree(
         seed in 0usize..3,
         mutations in proptest::collection::vec(mutation(), 1..4),
         dense in proptest::collection::vec(prop_oneof![any::<f32>(), -10.0f32..1000.0], 0..4),
@@ -146,6 +146,7 @@ proptest! {
         for m in &mutations {
             apply(&mut file, m);
         }
+        verdict(&file); // parse and parse_rule agree
         let _ = exercise(&file, &dense, &ids, scratch_len);
     }
 
@@ -171,11 +172,19 @@ fn corpus_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus"))
 }
 
-/// The verdict a file gets: `valid`, or the rule its parse breaks.
+/// The verdict a file gets: `valid`, or the rule its parse breaks (the same from `parse` and
+/// from `parse_rule`).
 fn verdict(bytes: &[u8]) -> String {
+    let rule_only = Model::parse_rule(bytes).err();
     match Model::parse(bytes) {
-        Ok(_) => "valid".into(),
-        Err(Error::Format(e)) => format!("{:?}", e.rule),
+        Ok(_) => {
+            assert_eq!(rule_only, None);
+            "valid".into()
+        }
+        Err(Error::Format(e)) => {
+            assert_eq!(rule_only, Some(e.rule));
+            format!("{:?}", e.rule)
+        }
         Err(e) => panic!("parse returned a non-format error: {e:?}"),
     }
 }
