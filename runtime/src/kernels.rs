@@ -54,15 +54,10 @@ fn to_array(acc: Lanes) -> [f32; LANES] {
 
 /// Adds the partial sums by halving (lane i plus lane i + half, until one is left), then the tail.
 fn reduce(acc: Lanes, tail: f32) -> f32 {
-    let mut acc = to_array(acc);
-    let mut half = LANES / 2;
-    while half > 0 {
-        for i in 0..half {
-            acc[i] += acc[i + half];
-        }
-        half /= 2;
-    }
-    acc[0] + tail
+    let a = to_array(acc);
+    let four = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
+    let two = [four[0] + four[2], four[1] + four[3]];
+    (two[0] + two[1]) + tail
 }
 
 /// `sum a[i] * b[i]` over `min(a.len(), b.len())` elements, in the fixed order.

@@ -205,7 +205,7 @@ impl<'a> Model<'a> {
             .zip(ids.chunks(tile * t))
             .zip(out.chunks_mut(tile));
         for ((dense, ids), out) in tiles {
-            self.logits(dense, ids, &mut scratch[..out.len() * per], out);
+            self.logits(dense, ids, &mut scratch[..out.len() * per], per, out);
             for p in out.iter_mut() {
                 *p = 1.0 / (1.0 + libm::expf(-*p));
                 if p.is_nan() {
@@ -217,11 +217,11 @@ impl<'a> Model<'a> {
     }
 
     /// The top MLP's outputs before the sigmoid, one per example; `scratch` holds
-    /// `scratch_len()` values per example. Lengths are checked by the caller.
-    fn logits(&self, dense: &[f32], ids: &[u32], scratch: &mut [f32], out: &mut [f32]) {
+    /// `per = scratch_len()` values per example. Lengths are checked by the caller.
+    fn logits(&self, dense: &[f32], ids: &[u32], scratch: &mut [f32], per: usize, out: &mut [f32]) {
         let config = self.config();
         let (dim, tables) = (config.dim(), config.num_tables());
-        let (per, z_len) = (self.scratch_len(), (tables + 1) * dim);
+        let z_len = (tables + 1) * dim;
 
         let inputs = dense.chunks_exact(config.num_dense());
         for (example, dense) in scratch.chunks_exact_mut(per).zip(inputs) {
