@@ -458,7 +458,8 @@ fn skip_metadata(c: &mut Cursor<'_>) -> Result<(), Fault> {
 /// A tensor's entry in the header, as written.
 struct TensorInfo<'a> {
     dtype: RawStr<'a>,
-    shape: [u64; 4],
+    /// v1 tensors have 1 or 2 dimensions; a longer shape is `WrongShape` where it is read.
+    shape: [u64; 2],
     rank: usize,
     begin: u64,
     end: u64,
@@ -472,7 +473,7 @@ fn tensor_info<'a>(c: &mut Cursor<'a>) -> Result<TensorInfo<'a>, Fault> {
         match spelling(key, &[b"dtype", b"shape", b"data_offsets"]) {
             Some(0) if dtype.is_none() => dtype = Some(c.string()?),
             Some(1) if shape.is_none() => {
-                let mut dims = [0u64; 4];
+                let mut dims = [0u64; 2];
                 let too_many = Fault::Byte(Rule::WrongShape, c.pos() as u32);
                 let rank = c.uint_array(&mut dims, too_many)?;
                 shape = Some((dims, rank));
