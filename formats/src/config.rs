@@ -97,25 +97,45 @@ impl EmbeddingDtype {
 /// The widths of an MLP, input first: `widths[l]` is layer `l`'s input, `widths[l + 1]` its output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Widths {
-    len: u8,
-    values: [u32; MAX_LAYERS + 1],
+    /// How many of `values` are widths; 0 marks a list too long to hold (see [`Widths::check`]).
+    pub(crate) len: u8,
+    pub(crate) values: [u32; MAX_LAYERS + 1],
 }
 
 impl Widths {
     /// Builds widths from a list of at least 2 and at most `MAX_LAYERS + 1` values, each >= 1.
     pub fn new(values: &[u32]) -> Result<Widths, Rule> {
-        if values.len() < 2 || values.len() > MAX_LAYERS + 1 {
+        let widths = Widths::unchecked(values);
+        widths.check()?;
+        Ok(widths)
+    }
+
+    /// Holds `values` without checking them; a list longer than `MAX_LAYERS + 1` is held as
+    /// none, which [`Widths::check`] rejects.
+    fn unchecked(values: &[u32]) -> Widths {
+        let mut widths = Widths::EMPTY;
+        if let Some(slots) = widths.values.get_mut(..values.len()) {
+            slots.copy_from_slice(values);
+            widths.len = values.len() as u8;
+        }
+        widths
+    }
+
+    /// No widths yet.
+    pub(crate) const EMPTY: Widths = Widths {
+        len: 0,
+        values: [0; MAX_LAYERS + 1],
+    };
+
+    /// The rules of an MLP's widths: 2 to `MAX_LAYERS + 1` of them, none zero.
+    fn check(&self) -> Result<(), Rule> {
+        if self.len < 2 {
             return Err(Rule::LayerCount);
         }
-        if values.contains(&0) {
+        if self.as_slice().contains(&0) {
             return Err(Rule::ZeroWidth);
         }
-        let mut widths = Widths {
-            len: values.len() as u8,
-            values: [0; MAX_LAYERS + 1],
-        };
-        widths.values[..values.len()].copy_from_slice(values);
-        Ok(widths)
+        Ok(())
     }
 
     /// All widths, input first.
@@ -147,13 +167,14 @@ impl Widths {
 /// A validated DLRM configuration: everything `__metadata__` fixes about the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
-    num_tables: u8,
-    table_rows: [u32; MAX_TABLES],
-    dim: u32,
-    bottom: Widths,
-    top: Widths,
-    dense_transform: DenseTransform,
-    embedding_dtype: EmbeddingDtype,
+    pub(crate) num_tables: u8,
+    pub(crate) table_rows: [u32; MAX_TABLES],
+    pub(crate) dim: u32,
+    pub(crate) bottom: Widths,
+    /// Its input width is set by [`Config::check`].
+    pub(crate) top: Widths,
+    pub(crate) dense_transform: DenseTransform,
+    pub(crate) embedding_dtype: EmbeddingDtype,
 }
 
 impl Config {
@@ -168,66 +189,52 @@ impl Config {
         dense_transform: DenseTransform,
         embedding_dtype: EmbeddingDtype,
     ) -> Result<Config, Error> {
-        Config::check(
-            table_rows,
-            dim,
-            bottom,
-            top_outputs,
-            dense_transform,
-            embedding_dtype,
-        )
-        .map_err(|(rule, key)| Error::metadata(rule, key.name().as_bytes()))
-    }
-
-    /// [`Config::new`] with the failure as the rule broken and the metadata key it concerns:
-    /// the caller builds the error, once (flash on a microcontroller).
-    pub(crate) fn check(
-        table_rows: &[u32],
-        dim: u32,
-        bottom: &[u32],
-        top_outputs: &[u32],
-        dense_transform: DenseTransform,
-        embedding_dtype: EmbeddingDtype,
-    ) -> Result<Config, (Rule, Key)> {
-        if table_rows.is_empty() {
-            return Err((Rule::ZeroRows, Key::TableRows));
-        }
+        let error = |(rule, key): (Rule, Key)| Error::metadata(rule, key.name().as_bytes());
         if table_rows.len() > MAX_TABLES {
-            return Err((Rule::TooManyTables, Key::TableRows));
-        }
-        if table_rows.contains(&0) {
-            return Err((Rule::ZeroRows, Key::TableRows));
-        }
-        if dim == 0 {
-            return Err((Rule::ZeroWidth, Key::Dim));
-        }
-        let bottom = Widths::new(bottom).map_err(|rule| (rule, Key::BottomMlp))?;
-        if bottom.output() != dim as usize {
-            return Err((Rule::WidthsDontChain, Key::BottomMlp));
-        }
-        let pairs = table_rows.len() * (table_rows.len() + 1) / 2;
-        let top_input = dim as usize + pairs;
-        if top_outputs.is_empty() || top_outputs.len() > MAX_LAYERS {
-            return Err((Rule::LayerCount, Key::TopMlp));
+            return Err(error((Rule::TooManyTables, Key::TableRows)));
         }
         let mut top = [0u32; MAX_LAYERS + 1];
-        top[0] = top_input as u32;
-        top[1..=top_outputs.len()].copy_from_slice(top_outputs);
-        let top = Widths::new(&top[..=top_outputs.len()]).map_err(|rule| (rule, Key::TopMlp))?;
-        if top.output() != 1 {
-            return Err((Rule::WidthsDontChain, Key::TopMlp));
-        }
-        let mut rows = [0u32; MAX_TABLES];
-        rows[..table_rows.len()].copy_from_slice(table_rows);
-        Ok(Config {
+        let top = match top.get_mut(1..=top_outputs.len()) {
+            Some(outputs) if !top_outputs.is_empty() => {
+                outputs.copy_from_slice(top_outputs);
+                Widths::unchecked(&top[..=top_outputs.len()])
+            }
+            _ => Widths::EMPTY,
+        };
+        let mut config = Config {
             num_tables: table_rows.len() as u8,
-            table_rows: rows,
+            table_rows: [0; MAX_TABLES],
             dim,
-            bottom,
+            bottom: Widths::unchecked(bottom),
             top,
             dense_transform,
             embedding_dtype,
-        })
+        };
+        config.table_rows[..table_rows.len()].copy_from_slice(table_rows);
+        config.check().map_err(error)?;
+        Ok(config)
+    }
+
+    /// Checks a configuration whose lists are in place (the reader parses them there) and sets
+    /// the top MLP's input width; a failure is the rule broken and the metadata key it concerns.
+    pub(crate) fn check(&mut self) -> Result<(), (Rule, Key)> {
+        if self.num_tables == 0 || self.table_rows().contains(&0) {
+            return Err((Rule::ZeroRows, Key::TableRows));
+        }
+        if self.dim == 0 {
+            return Err((Rule::ZeroWidth, Key::Dim));
+        }
+        self.bottom.check().map_err(|rule| (rule, Key::BottomMlp))?;
+        if self.bottom.output() != self.dim as usize {
+            return Err((Rule::WidthsDontChain, Key::BottomMlp));
+        }
+        let tables = self.num_tables();
+        self.top.values[0] = (self.dim() + tables * (tables + 1) / 2) as u32;
+        self.top.check().map_err(|rule| (rule, Key::TopMlp))?;
+        if self.top.output() != 1 {
+            return Err((Rule::WidthsDontChain, Key::TopMlp));
+        }
+        Ok(())
     }
 
     /// Number of dense inputs D.

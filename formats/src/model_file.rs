@@ -1,6 +1,6 @@
 //! The zero-allocation reader: validates a v1 file once and hands out its tensors in place.
 
-use crate::config::{Config, DenseTransform, EmbeddingDtype, Key};
+use crate::config::{Config, DenseTransform, EmbeddingDtype, Key, Widths};
 use crate::error::{Error, Fault, Name, Rule, Subject};
 use crate::json::{Cursor, RawStr};
 use crate::utf8::invalid_at;
@@ -385,35 +385,45 @@ fn config_from(values: &[Option<&[u8]>; Key::ALL.len()]) -> Result<Config, (Rule
     if num_dense == 0 {
         return Err((Rule::ZeroWidth, Key::NumDense));
     }
-    let mut rows = [0u32; MAX_TABLES];
-    let rows = parse_list(
+    let mut config = Config {
+        num_tables: 0,
+        table_rows: [0; MAX_TABLES],
+        dim,
+        bottom: Widths::EMPTY,
+        top: Widths::EMPTY,
+        dense_transform,
+        embedding_dtype,
+    };
+    let tables = parse_list(
         table_rows,
         b',',
-        &mut rows,
+        &mut config.table_rows,
         Key::TableRows,
         Rule::TooManyTables,
     )?;
-    let mut bottom_widths = [0u32; MAX_LAYERS + 1];
-    let bottom_widths = parse_list(
+    config.num_tables = tables as u8;
+    let widths = parse_list(
         bottom,
         b'-',
-        &mut bottom_widths,
+        &mut config.bottom.values,
         Key::BottomMlp,
         Rule::LayerCount,
     )?;
-    let mut top_widths = [0u32; MAX_LAYERS];
-    let top_widths = parse_list(top, b'-', &mut top_widths, Key::TopMlp, Rule::LayerCount)?;
-    if bottom_widths.first() != Some(&num_dense) {
+    config.bottom.len = widths as u8;
+    // The top MLP's input width goes in front; `check` computes it.
+    let outputs = parse_list(
+        top,
+        b'-',
+        &mut config.top.values[1..],
+        Key::TopMlp,
+        Rule::LayerCount,
+    )?;
+    config.top.len = 1 + outputs as u8;
+    if config.bottom.values[0] != num_dense {
         return Err((Rule::WidthsDontChain, Key::BottomMlp));
     }
-    Config::check(
-        rows,
-        dim,
-        bottom_widths,
-        top_widths,
-        dense_transform,
-        embedding_dtype,
-    )
+    config.check()?;
+    Ok(config)
 }
 
 /// The index of `value` in `spellings`. One out-of-line loop: a `match` on byte-string
@@ -434,21 +444,22 @@ fn parse_u32(s: &[u8]) -> Option<u32> {
     })
 }
 
-/// Parses `a<sep>b<sep>c` into `out`; more values than `out` holds breaks `too_many`.
-fn parse_list<'o>(
+/// Parses `a<sep>b<sep>c` into the front of `out` and returns how many values there were; more
+/// values than `out` holds breaks `too_many`.
+fn parse_list(
     s: &[u8],
     sep: u8,
-    out: &'o mut [u32],
+    out: &mut [u32],
     key: Key,
     too_many: Rule,
-) -> Result<&'o [u32], (Rule, Key)> {
+) -> Result<usize, (Rule, Key)> {
     let mut count = 0;
     for part in s.split(|&b| b == sep) {
         let value = parse_u32(part).ok_or((Rule::InvalidNumber, key))?;
         *out.get_mut(count).ok_or((too_many, key))? = value;
         count += 1;
     }
-    Ok(&out[..count])
+    Ok(count)
 }
 
 fn skip_metadata(c: &mut Cursor<'_>) -> Result<(), Fault> {
