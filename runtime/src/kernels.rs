@@ -193,29 +193,17 @@ pub(crate) fn linear(
 
 /// Writes row `row` of a table, dequantized, into `out` (d values).
 pub(crate) fn read_row(table: &TableTensors<'_>, row: usize, out: &mut [f32]) {
-    let d = out.len();
     let w = &table.weight;
-    let start = row * d;
+    let len = out.len() * w.dtype.size();
+    let bytes = w.bytes.get(row * len..(row + 1) * len).unwrap_or(&[]);
     match w.dtype {
         Dtype::F32 => {
-            let values = w
-                .bytes
-                .as_chunks::<4>()
-                .0
-                .get(start..start + d)
-                .unwrap_or(&[]);
-            for (o, b) in out.iter_mut().zip(values) {
+            for (o, b) in out.iter_mut().zip(bytes.as_chunks::<4>().0) {
                 *o = f32::from_le_bytes(*b);
             }
         }
         Dtype::F16 => {
-            let values = w
-                .bytes
-                .as_chunks::<2>()
-                .0
-                .get(start..start + d)
-                .unwrap_or(&[]);
-            for (o, b) in out.iter_mut().zip(values) {
+            for (o, b) in out.iter_mut().zip(bytes.as_chunks::<2>().0) {
                 *o = f16::from_le_bytes(*b).to_f32();
             }
         }
@@ -226,8 +214,7 @@ pub(crate) fn read_row(table: &TableTensors<'_>, row: usize, out: &mut [f32]) {
                 None => 0.0,
             };
             let (scale, offset) = (per_row(&table.scale), per_row(&table.offset));
-            let codes = w.bytes.get(start..start + d).unwrap_or(&[]);
-            for (o, &q) in out.iter_mut().zip(codes) {
+            for (o, &q) in out.iter_mut().zip(bytes) {
                 *o = scale * f32::from(q) + offset;
             }
         }

@@ -200,12 +200,13 @@ impl<'a> Model<'a> {
             return Err(Error::NonFiniteDense { index });
         }
         let tile = (got / per).min(MAX_TILE);
-        let tiles = dense
-            .chunks(tile * d)
-            .zip(ids.chunks(tile * t))
-            .zip(out.chunks_mut(tile));
-        for ((dense, ids), out) in tiles {
+        let mut start = 0;
+        while start < rows {
+            let end = rows.min(start + tile);
+            let (dense, ids) = (&dense[start * d..end * d], &ids[start * t..end * t]);
+            let out = &mut out[start..end];
             self.logits(dense, ids, &mut scratch[..out.len() * per], per, out);
+            start = end;
             for p in out.iter_mut() {
                 *p = 1.0 / (1.0 + libm::expf(-*p));
                 if p.is_nan() {
