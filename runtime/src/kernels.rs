@@ -109,7 +109,9 @@ fn matvec<const S: usize>(
 ) {
     let n = input.len().max(1);
     let w = w.as_chunks::<S>().0;
-    let blocks = output.len() / ROWS;
+    // With one row per block (32-bit Arm), the loop over single rows below does all the work and
+    // the block loop is compiled out.
+    let blocks = if ROWS > 1 { output.len() / ROWS } else { 0 };
     for (b, wb) in w.chunks_exact(n * ROWS).take(blocks).enumerate() {
         let rows: [&[[u8; S]]; ROWS] = core::array::from_fn(|r| &wb[r * n..(r + 1) * n]);
         for example in scratch.chunks_exact_mut(per) {
