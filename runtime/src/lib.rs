@@ -155,10 +155,13 @@ impl<'a> Model<'a> {
     /// plus the largest input-plus-output pair of any MLP layer.
     pub fn scratch_len(&self) -> usize {
         let config = self.config();
-        let widest_layer = |w: &Widths| (0..w.layers()).map(|l| w.layer(l).0 + w.layer(l).1).max();
-        let work = widest_layer(config.bottom())
-            .max(widest_layer(config.top()))
-            .unwrap_or(0);
+        let mut work = 0;
+        for widths in [config.bottom(), config.top()] {
+            for l in 0..widths.layers() {
+                let (input, output) = widths.layer(l);
+                work = work.max(input + output);
+            }
+        }
         (config.num_tables() + 1) * config.dim() + work
     }
 
