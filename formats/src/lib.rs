@@ -29,7 +29,8 @@
 //!   layers per MLP (limits of this allocation-free reader, not of the format).
 //!
 //! A file that breaks a rule gets an [`Error`] naming the [`Rule`] and the tensor, metadata key or
-//! header byte; nothing panics. The reader never assumes the buffer itself is aligned: tensors are
+//! header byte; nothing panics. [`ModelFile::parse_rule`] gives only the rule, for a device that
+//! reports [`Rule::code`] and has no flash to spare for names. The reader never assumes the buffer itself is aligned: tensors are
 //! handed out as byte slices, read with `from_le_bytes`.
 //!
 //! Strings are compared as written: v1 names and values need no JSON escapes, so a name spelled

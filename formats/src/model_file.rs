@@ -342,20 +342,12 @@ fn read_config(header: &[u8]) -> Result<Config, Fault> {
 /// The configuration from the required metadata values (in [`Key::ALL`] order); a failure is the
 /// rule broken and the key it concerns (one `Error` built by the caller, not one per check).
 fn config_from(values: &[Option<&[u8]>; Key::ALL.len()]) -> Result<Config, (Rule, Key)> {
-    let get = |i: usize| values[i].ok_or((Rule::MissingMetadataKey, Key::ALL[i]));
-    let [format, version, num_dense, table_rows, dim, bottom, top, interaction, transform, hashing, emb] = [
-        get(0)?,
-        get(1)?,
-        get(2)?,
-        get(3)?,
-        get(4)?,
-        get(5)?,
-        get(6)?,
-        get(7)?,
-        get(8)?,
-        get(9)?,
-        get(10)?,
-    ];
+    let mut present: [&[u8]; Key::ALL.len()] = [&[]; Key::ALL.len()];
+    for ((value, slot), key) in values.iter().zip(&mut present).zip(Key::ALL) {
+        *slot = value.ok_or((Rule::MissingMetadataKey, key))?;
+    }
+    let [format, version, num_dense, table_rows, dim, bottom, top, interaction, transform, hashing, emb] =
+        present;
     if spelling(format, &[b"mlet-dlrm"]).is_none() {
         return Err((Rule::UnknownFormat, Key::Format));
     }

@@ -60,10 +60,9 @@ fn reduce(acc: Lanes, tail: f32) -> f32 {
     (two[0] + two[1]) + tail
 }
 
-/// `sum a[i] * b[i]` over `min(a.len(), b.len())` elements, in the fixed order.
+/// `sum a[i] * b[i]` for two vectors of the same length, in the fixed order.
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    dot_rows([&a[..n]], &b[..n], |v| *v)[0]
+    dot_rows([a], b, |v| *v)[0]
 }
 
 /// Weight rows scored together by `matvec`: independent sums that keep the adders busy, where

@@ -246,14 +246,13 @@ impl<'a> Model<'a> {
                 let rows = config.table_rows()[t];
                 kernels::read_row(&self.file.table(t), row_of(raw, rows) as usize, row_out);
             }
-            let top_in = &mut work[..config.top_input_width()];
-            top_in[..dim].copy_from_slice(&z[..dim]);
-            let mut k = dim;
+            let (top_z0, top_pairs) = work[..config.top_input_width()].split_at_mut(dim);
+            top_z0.copy_from_slice(&z[..dim]);
+            let mut top_pairs = top_pairs.iter_mut();
             for i in 1..=tables {
                 let zi = &z[i * dim..(i + 1) * dim];
-                for j in 0..i {
-                    top_in[k] = kernels::dot(zi, &z[j * dim..(j + 1) * dim]);
-                    k += 1;
+                for (j, pair) in (0..i).zip(&mut top_pairs) {
+                    *pair = kernels::dot(zi, &z[j * dim..(j + 1) * dim]);
                 }
             }
         }
