@@ -2,7 +2,8 @@
 # The project's tests, as CI runs them. Works on a fresh machine with the Rust toolchain and
 # Python 3: it installs QEMU and the ARM binutils (apt, as root), adds the Cortex-M targets, makes
 # a Python venv for the interop test, runs every crate's tests, then trains small models and
-# checks them in firmware on an emulated Cortex-M4 and Cortex-M3.
+# checks them in firmware on an emulated Cortex-M4 and Cortex-M3, and holds the Cortex-M4
+# runtime code to its 12 KB budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,3 +33,6 @@ cargo test --workspace
 
 echo "== firmware: trained models scored on QEMU Cortex-M4 and Cortex-M3, bit-identical to the host"
 bash firmware/trained.sh
+
+echo "== firmware: runtime code within its 12 KB budget on the Cortex-M4"
+bash firmware/check.sh footprint --targets m4 --code-budget 12000

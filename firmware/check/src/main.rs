@@ -3,14 +3,15 @@
 //!
 //! ```text
 //! mlet-firmware-check check     [--model FILE]... [--targets m4,m3] [--rows N] [--tsv FILE] [--work DIR] [--timeout S]
-//! mlet-firmware-check footprint [--model FILE]... [--targets m4] [--no-criteo] [--rows N] [--tsv FILE] [--work DIR] [--timeout S]
+//! mlet-firmware-check footprint [--model FILE]... [--targets m4] [--no-criteo] [--code-budget BYTES] [--rows N] [--tsv FILE] [--work DIR] [--timeout S]
 //! mlet-firmware-check models    --out DIR [--criteo]
 //! mlet-firmware-check inputs    --out FILE [--rows N] [--tsv FILE]
 //! ```
 //!
 //! Without `--model`, `check` uses the four random check models ([`check_models`]) and
 //! `footprint` adds the paper's Criteo configuration ([`criteo_models`]). With `--model`, the given
-//! files (trained models) are used instead.
+//! files (trained models) are used instead. `--code-budget` makes `footprint` fail when an image's
+//! runtime code is larger (CI holds the runtime to the 12 KB it is meant to fit).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,8 @@ struct Options {
     out: Option<PathBuf>,
     timeout: Duration,
     criteo: bool,
+    /// Most bytes of runtime code `footprint` accepts.
+    code_budget: Option<usize>,
 }
 
 fn parse_options(args: &[String]) -> Result<Options> {
@@ -40,6 +43,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
         out: None,
         timeout: Duration::from_secs(120),
         criteo: true,
+        code_budget: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -57,6 +61,9 @@ fn parse_options(args: &[String]) -> Result<Options> {
             "--tsv" => o.tsv = value.into(),
             "--work" => o.work = value.into(),
             "--out" => o.out = Some(value.into()),
+            "--code-budget" => {
+                o.code_budget = Some(value.parse().map_err(|_| fail!("--code-budget: bytes"))?)
+            }
             "--timeout" => {
                 o.timeout =
                     Duration::from_secs(value.parse().map_err(|_| fail!("--timeout: seconds"))?)
@@ -323,12 +330,17 @@ fn footprint(o: Options) -> Result<()> {
     };
     let list = models(&o, true)?;
     let mut lines = Vec::new();
+    let mut over_budget = Vec::new();
     for &target in &targets {
         for m in &list {
             let path = bench.model_file(&m.name, &m.bytes)?;
             let (elf, _) = bench.build(target, &m.name, &path, false)?;
             let (harness, _) = bench.build(target, &m.name, &path, true)?;
             let (full, base) = (sizes(&elf)?, sizes(&harness)?);
+            let runtime_code = full.code() - base.code();
+            if o.code_budget.is_some_and(|budget| runtime_code > budget) {
+                over_budget.push(format!("{} on {}: {runtime_code}", m.name, target.name()));
+            }
             let run = run_qemu(target, &elf, bench.timeout)?;
             if !run.succeeded() {
                 return Err(fail!(
@@ -354,7 +366,7 @@ fn footprint(o: Options) -> Result<()> {
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 m.name,
                 target.name(),
-                full.code() - base.code(),
+                runtime_code,
                 full.code(),
                 full.vectors + full.startup,
                 m.bytes.len(),
@@ -384,11 +396,21 @@ fn footprint(o: Options) -> Result<()> {
     println!("  mlet-runtime, mlet-formats, libm, half and the float and memcpy built-ins (the device prints error codes, so no message text).");
     println!("- firmware code: .text + .rodata + .data - input rows - start-up (vectors excluded); includes the semihosting printing and panic harness.");
     println!("- static RAM: .data + .bss: scratch, the parsed Model view (a static), the {}-row score buffer, semihosting state.", rows.len());
-    println!("- peak stack: painted stack touched from the top of RAM (includes start-up and main frames), while Model::parse runs, then while score runs for every row.");
+    println!("- peak stack: painted stack touched from the top of RAM (includes start-up and main frames), while Model::parse_rule runs, then while score runs for every row.");
     println!("- model in PSRAM: the model does not fit the board's 4 MiB flash; it sits in the 16 MiB PSRAM at 0x2100_0000, standing in for external memory-mapped flash.");
     for m in &list {
         println!("- {}: {}", m.name, m.description);
     }
     println!("footprint took {:.0} s", start.elapsed().as_secs_f64());
-    Ok(())
+    match o.code_budget {
+        Some(budget) if !over_budget.is_empty() => Err(fail!(
+            "runtime code over the budget of {budget} bytes: {}",
+            over_budget.join(", ")
+        )),
+        Some(budget) => {
+            println!("runtime code within the budget of {budget} bytes on every image");
+            Ok(())
+        }
+        None => Ok(()),
+    }
 }
