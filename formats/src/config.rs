@@ -97,7 +97,8 @@ impl EmbeddingDtype {
 /// The widths of an MLP, input first: `widths[l]` is layer `l`'s input, `widths[l + 1]` its output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Widths {
-    /// How many of `values` are widths; 0 marks a list too long to hold (see [`Widths::check`]).
+    /// How many of `values` are widths: 0 before a list is held, or for one too long to hold
+    /// (both rejected by [`Widths::check`]).
     pub(crate) len: u8,
     pub(crate) values: [u32; MAX_LAYERS + 1],
 }
