@@ -1,6 +1,6 @@
 //! The model configuration that `__metadata__` declares, and its rules.
 
-use crate::error::{Error, Rule};
+use crate::error::{Error, Name, Rule};
 use crate::{MAX_LAYERS, MAX_TABLES};
 
 /// A required `__metadata__` key.
@@ -190,18 +190,19 @@ impl Config {
         dense_transform: DenseTransform,
         embedding_dtype: EmbeddingDtype,
     ) -> Result<Config, Error> {
-        let error = |(rule, key): (Rule, Key)| Error::metadata(rule, key.name().as_bytes());
+        let error = |(rule, key): (Rule, Key)| Error::metadata(rule, Name::new(key.name()));
         if table_rows.len() > MAX_TABLES {
             return Err(error((Rule::TooManyTables, Key::TableRows)));
         }
-        let mut top = [0u32; MAX_LAYERS + 1];
-        let top = match top.get_mut(1..=top_outputs.len()) {
-            Some(outputs) if !top_outputs.is_empty() => {
+        // The outputs go behind the input width, which `check` sets; none, or too many to hold,
+        // stay as no widths, which `check` rejects.
+        let mut top = Widths::EMPTY;
+        if let Some(outputs) = top.values.get_mut(1..=top_outputs.len()) {
+            if !top_outputs.is_empty() {
                 outputs.copy_from_slice(top_outputs);
-                Widths::unchecked(&top[..=top_outputs.len()])
+                top.len = 1 + top_outputs.len() as u8;
             }
-            _ => Widths::EMPTY,
-        };
+        }
         let mut config = Config {
             num_tables: table_rows.len() as u8,
             table_rows: [0; MAX_TABLES],

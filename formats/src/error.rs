@@ -251,10 +251,10 @@ impl Error {
         }
     }
 
-    pub(crate) fn metadata(rule: Rule, key: &[u8]) -> Error {
+    pub(crate) fn metadata(rule: Rule, key: Name) -> Error {
         Error {
             rule,
-            subject: Subject::Metadata(Name::from_bytes(key)),
+            subject: Subject::Metadata(key),
         }
     }
 

@@ -1,7 +1,7 @@
 //! The zero-allocation reader: validates a v1 file once and hands out its tensors in place.
 
 use crate::config::{Config, DenseTransform, EmbeddingDtype, Key, Widths};
-use crate::error::{Error, Fault, Name, Rule, Subject};
+use crate::error::{Error, Fault, Name, Rule};
 use crate::json::{Cursor, RawStr};
 use crate::utf8::invalid_at;
 use crate::{MAX_HEADER_LEN, MAX_LAYERS, MAX_TABLES};
@@ -703,11 +703,8 @@ fn error(fault: Fault, bytes: &[u8]) -> Error {
     match fault {
         Fault::File(rule) => Error::file(rule),
         Fault::Byte(rule, at) => Error::at(rule, at as usize),
-        Fault::Metadata(rule, quote) => Error {
-            rule,
-            subject: Subject::Metadata(name(quote)),
-        },
-        Fault::Key(rule, key) => Error::metadata(rule, key.name().as_bytes()),
+        Fault::Metadata(rule, quote) => Error::metadata(rule, name(quote)),
+        Fault::Key(rule, key) => Error::metadata(rule, Name::new(key.name())),
         Fault::Tensor(rule, quote) => Error::tensor(rule, name(quote)),
         Fault::Slot(rule, slot) => Error::tensor(rule, id_name(slot_id(slot as usize))),
     }

@@ -150,20 +150,29 @@ impl ModelWriter {
                 .join(sep)
         };
         let top_outputs = &config.top().as_slice()[1..];
-        let pairs: [(&str, String); 11] = [
-            ("format", "mlet-dlrm".into()),
-            ("format_version", "1".into()),
-            ("num_dense", config.num_dense().to_string()),
-            ("table_rows", join(config.table_rows(), ",")),
-            ("dim", config.dim().to_string()),
-            ("bottom_mlp", join(config.bottom().as_slice(), "-")),
-            ("top_mlp", join(top_outputs, "-")),
-            ("interaction", "dot".into()),
-            ("dense_transform", config.dense_transform().as_str().into()),
-            ("hashing", "mod".into()),
-            ("embedding_dtype", config.embedding_dtype().as_str().into()),
+        let pairs: [(Key, String); 11] = [
+            (Key::Format, "mlet-dlrm".into()),
+            (Key::FormatVersion, "1".into()),
+            (Key::NumDense, config.num_dense().to_string()),
+            (Key::TableRows, join(config.table_rows(), ",")),
+            (Key::Dim, config.dim().to_string()),
+            (Key::BottomMlp, join(config.bottom().as_slice(), "-")),
+            (Key::TopMlp, join(top_outputs, "-")),
+            (Key::Interaction, "dot".into()),
+            (
+                Key::DenseTransform,
+                config.dense_transform().as_str().into(),
+            ),
+            (Key::Hashing, "mod".into()),
+            (
+                Key::EmbeddingDtype,
+                config.embedding_dtype().as_str().into(),
+            ),
         ];
-        let metadata = pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let metadata = pairs
+            .into_iter()
+            .map(|(k, v)| (k.name().to_string(), v))
+            .collect();
         ModelWriter {
             metadata,
             tensors: Vec::new(),
