@@ -15,42 +15,66 @@ use mlet_formats::{Dtype, LayerTensors, TableTensors, Tensor};
 
 const LANES: usize = 8;
 
-/// The 8 partial sums of a dot product.
+/// The 8 partial sums of a dot product on the host: SIMD registers.
 #[cfg(not(target_arch = "arm"))]
-type Lanes = wide::f32x8;
-/// The 8 partial sums of a dot product.
-#[cfg(target_arch = "arm")]
-type Lanes = [f32; LANES];
+mod lanes {
+    use super::LANES;
 
-#[cfg(not(target_arch = "arm"))]
-const ZERO: Lanes = wide::f32x8::ZERO;
-#[cfg(target_arch = "arm")]
-const ZERO: Lanes = [0.0; LANES];
+    /// The 8 partial sums.
+    pub(super) type Lanes = wide::f32x8;
 
-/// `acc[k] += load(w[k]) * x[k]` for every lane: one IEEE multiply, then one add.
-#[cfg(not(target_arch = "arm"))]
-#[inline(always)]
-fn add_products<T>(acc: &mut Lanes, w: &[T; LANES], x: &[f32; LANES], load: impl Fn(&T) -> f32) {
-    *acc += Lanes::from(w.each_ref().map(load)) * Lanes::from(*x);
-}
+    /// All zero.
+    pub(super) const ZERO: Lanes = wide::f32x8::ZERO;
 
-/// `acc[k] += load(w[k]) * x[k]` for every lane: one IEEE multiply, then one add.
-#[cfg(target_arch = "arm")]
-#[inline(always)]
-fn add_products<T>(acc: &mut Lanes, w: &[T; LANES], x: &[f32; LANES], load: impl Fn(&T) -> f32) {
-    for k in 0..LANES {
-        acc[k] += load(&w[k]) * x[k];
+    /// `acc[k] += load(w[k]) * x[k]` for every lane: one IEEE multiply, then one add.
+    #[inline(always)]
+    pub(super) fn add_products<T>(
+        acc: &mut Lanes,
+        w: &[T; LANES],
+        x: &[f32; LANES],
+        load: impl Fn(&T) -> f32,
+    ) {
+        *acc += Lanes::from(w.each_ref().map(load)) * Lanes::from(*x);
+    }
+
+    /// The lanes as an array.
+    pub(super) fn to_array(acc: Lanes) -> [f32; LANES] {
+        acc.to_array()
     }
 }
 
-#[cfg(not(target_arch = "arm"))]
-fn to_array(acc: Lanes) -> [f32; LANES] {
-    acc.to_array()
-}
+/// The 8 partial sums of a dot product on 32-bit Arm (Cortex-M, no SIMD): a plain array updated
+/// in a loop, which takes less flash than `wide`'s 8 scalar lanes.
 #[cfg(target_arch = "arm")]
-fn to_array(acc: Lanes) -> [f32; LANES] {
-    acc
+mod lanes {
+    use super::LANES;
+
+    /// The 8 partial sums.
+    pub(super) type Lanes = [f32; LANES];
+
+    /// All zero.
+    pub(super) const ZERO: Lanes = [0.0; LANES];
+
+    /// `acc[k] += load(w[k]) * x[k]` for every lane: one IEEE multiply, then one add.
+    #[inline(always)]
+    pub(super) fn add_products<T>(
+        acc: &mut Lanes,
+        w: &[T; LANES],
+        x: &[f32; LANES],
+        load: impl Fn(&T) -> f32,
+    ) {
+        for k in 0..LANES {
+            acc[k] += load(&w[k]) * x[k];
+        }
+    }
+
+    /// The lanes as an array.
+    pub(super) fn to_array(acc: Lanes) -> [f32; LANES] {
+        acc
+    }
 }
+
+use lanes::{add_products, to_array, Lanes, ZERO};
 
 /// Adds the partial sums by halving (lane i plus lane i + half, until one is left), then the tail.
 fn reduce(acc: Lanes, tail: f32) -> f32 {

@@ -209,13 +209,13 @@ impl<'a> Model<'a> {
             let (dense, ids) = (&dense[start * d..end * d], &ids[start * t..end * t]);
             let out = &mut out[start..end];
             self.logits(dense, ids, &mut scratch[..out.len() * per], per, out);
-            start = end;
             for p in out.iter_mut() {
                 *p = 1.0 / (1.0 + libm::expf(-*p));
                 if p.is_nan() {
                     return Err(Error::NonFiniteScore);
                 }
             }
+            start = end;
         }
         Ok(())
     }
