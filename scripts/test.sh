@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's tests, as CI runs them. Works on a fresh machine with the Rust toolchain and
 # Python 3: it installs QEMU and the ARM binutils (apt, as root), adds the Cortex-M targets, makes
-# a Python venv for the interop test, runs every crate's tests, then trains small models and
+# a Python venv for the interop test, runs every crate's tests (the runtime's also built for this
+# CPU, whose scores must match the default build's bit for bit), then trains small models and
 # checks them in firmware on an emulated Cortex-M4 and Cortex-M3, and holds the Cortex-M4
 # runtime code to its 12 KB budget.
 set -euo pipefail
@@ -30,6 +31,20 @@ cargo build --quiet -p mlet-runtime --release --target thumbv7m-none-eabi
 echo "== tests (fuzz cases: ${PROPTEST_CASES:=5000})"
 export PROPTEST_CASES
 cargo test --workspace
+
+echo "== runtime built for this CPU (target-cpu=native: examples grouped per weight load with AVX)"
+native=(env RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR=target/native cargo)
+"${native[@]}" test --quiet -p mlet-runtime --test reference
+# The same model and rows scored by both builds must give the same bits.
+cargo build --quiet --release -p mlet-benches --bin score_vs_reference
+"${native[@]}" build --quiet --release -p mlet-benches --bin score_vs_reference
+bits=$(mktemp -d)
+for tables in f32 f16 int8; do
+    target/release/score_vs_reference "$bits/default" small "$tables" >/dev/null
+    target/native/release/score_vs_reference "$bits/native" small "$tables" >/dev/null
+    cmp "$bits/default/probs.f32" "$bits/native/probs.f32"
+done
+rm -rf "$bits"
 
 echo "== firmware: trained models scored on QEMU Cortex-M4 and Cortex-M3, bit-identical to the host"
 bash firmware/trained.sh

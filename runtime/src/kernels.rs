@@ -34,7 +34,19 @@ mod lanes {
         x: &[f32; LANES],
         load: impl Fn(&T) -> f32,
     ) {
-        *acc += Lanes::from(w.each_ref().map(load)) * Lanes::from(*x);
+        add_lanes(acc, lanes(w, load), x);
+    }
+
+    /// 8 weights as lanes.
+    #[inline(always)]
+    pub(super) fn lanes<T>(w: &[T; LANES], load: impl Fn(&T) -> f32) -> Lanes {
+        Lanes::from(w.each_ref().map(load))
+    }
+
+    /// `acc[k] += w[k] * x[k]` for every lane: one IEEE multiply, then one add.
+    #[inline(always)]
+    pub(super) fn add_lanes(acc: &mut Lanes, w: Lanes, x: &[f32; LANES]) {
+        *acc += w * Lanes::from(*x);
     }
 
     /// The lanes as an array.
@@ -68,13 +80,27 @@ mod lanes {
         }
     }
 
+    /// 8 weights as lanes (used by the grouped kernel, which 32-bit Arm never runs).
+    #[inline(always)]
+    pub(super) fn lanes<T>(w: &[T; LANES], load: impl Fn(&T) -> f32) -> Lanes {
+        w.each_ref().map(load)
+    }
+
+    /// `acc[k] += w[k] * x[k]` for every lane: one IEEE multiply, then one add.
+    #[inline(always)]
+    pub(super) fn add_lanes(acc: &mut Lanes, w: Lanes, x: &[f32; LANES]) {
+        for k in 0..LANES {
+            acc[k] += w[k] * x[k];
+        }
+    }
+
     /// The lanes as an array.
     pub(super) fn to_array(acc: Lanes) -> [f32; LANES] {
         acc
     }
 }
 
-use lanes::{add_products, to_array, Lanes, ZERO};
+use lanes::{add_lanes, add_products, lanes, to_array, Lanes, ZERO};
 
 /// Adds the partial sums by halving (lane i plus lane i + half, until one is left), then the tail.
 fn reduce(acc: Lanes, tail: f32) -> f32 {
@@ -120,8 +146,57 @@ fn dot_rows<const R: usize, T>(rows: [&[T]; R], x: &[f32], load: impl Fn(&T) -> 
     })
 }
 
+/// Examples that share each weight load in `matvec`'s blocks of `ROWS` rows: as many as the SIMD
+/// registers hold with the `ROWS x EXAMPLES` sums (AVX-512 has 32 registers, AVX 16; with SSE2
+/// an 8-lane sum takes two of its 16, so one example). Only the grouping changes, never the
+/// order of a sum, so the bits are those of `dot_rows`.
+const EXAMPLES: usize = if cfg!(target_feature = "avx512f") {
+    4
+} else if cfg!(target_feature = "avx") {
+    2
+} else {
+    1
+};
+
+/// The dot products of `R` rows with each of `E` vectors, `sums[e][r] = rows[r] . xs[e]`, each
+/// load of 8 weights serving all `E` vectors; every sum in the order of `dot_rows`.
+#[inline(always)]
+fn dot_block<const R: usize, const E: usize, T>(
+    rows: [&[T]; R],
+    xs: [&[f32]; E],
+    load: impl Fn(&T) -> f32,
+) -> [[f32; R]; E] {
+    let x_chunks = xs.map(|x| x.as_chunks::<LANES>());
+    let w_chunks = rows.map(|row| row.as_chunks::<LANES>());
+    let whole = x_chunks.first().map_or(0, |x| x.0.len());
+    // Rows and vectors have one length (a mismatch would give NaN, which scoring reports as an
+    // error); checked here, it also spares the loop below a bounds check per chunk.
+    if x_chunks.iter().any(|x| x.0.len() != whole) || w_chunks.iter().any(|w| w.0.len() != whole) {
+        return [[f32::NAN; R]; E];
+    }
+    let mut acc = [[ZERO; R]; E];
+    for c in 0..whole {
+        for r in 0..R {
+            let w = lanes(&w_chunks[r].0[c], &load);
+            for e in 0..E {
+                add_lanes(&mut acc[e][r], w, &x_chunks[e].0[c]);
+            }
+        }
+    }
+    // Loops, not `array::from_fn`: the closures kept the sums in memory inside the loop above.
+    let mut sums = [[0.0; R]; E];
+    for e in 0..E {
+        for r in 0..R {
+            let tail = w_chunks[r].1.iter().zip(x_chunks[e].1);
+            sums[e][r] = reduce(acc[e][r], tail.fold(0.0f32, |t, (w, x)| t + load(w) * x));
+        }
+    }
+    sums
+}
+
 /// For every example of `scratch` (one per `per` values): `y[j] = W[j] . x` with `x` at `input`
-/// and `y` at `output`. Each block of weight rows is read once for all the examples.
+/// and `y` at `output`. Each block of weight rows is read once for all the examples, and each
+/// load of it serves `EXAMPLES` examples.
 fn matvec<const S: usize>(
     w: &[u8],
     scratch: &mut [f32],
@@ -137,9 +212,26 @@ fn matvec<const S: usize>(
     let blocks = if ROWS > 1 { output.len() / ROWS } else { 0 };
     for (b, wb) in w.chunks_exact(n * ROWS).take(blocks).enumerate() {
         let rows: [&[[u8; S]]; ROWS] = core::array::from_fn(|r| &wb[r * n..(r + 1) * n]);
-        for example in scratch.chunks_exact_mut(per) {
+        let ys = b * ROWS..(b + 1) * ROWS;
+        let mut groups = scratch.chunks_exact_mut(per * EXAMPLES);
+        for group in &mut groups {
+            let xs: [&[f32]; EXAMPLES] = core::array::from_fn(|e| {
+                let example = group.get(e * per..(e + 1) * per).unwrap_or(&[]);
+                example.get(input.clone()).unwrap_or(&[])
+            });
+            let sums = dot_block(rows, xs, load);
+            for (example, sums) in group.chunks_exact_mut(per).zip(&sums) {
+                if let Some(y) = example
+                    .get_mut(output.clone())
+                    .and_then(|y| y.get_mut(ys.clone()))
+                {
+                    y.copy_from_slice(sums);
+                }
+            }
+        }
+        for example in groups.into_remainder().chunks_exact_mut(per) {
             let (x, y) = split_in_out(example, input, output);
-            if let Some(y) = y.get_mut(b * ROWS..(b + 1) * ROWS) {
+            if let Some(y) = y.get_mut(ys.clone()) {
                 y.copy_from_slice(&dot_rows(rows, x, load));
             }
         }
