@@ -49,9 +49,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let model = Model::parse(&bytes)?;
     let (dense, ids) = criteo_inputs(EXAMPLES, 11);
+    // Scored in tiles of 16 examples (what batch 256 runs), and one at a time: same bits.
     let mut scratch = vec![0.0f32; model.scratch_len()];
+    let mut tile_scratch = vec![0.0f32; model.scratch_len() * 16];
     let mut probs = vec![0.0f32; EXAMPLES];
-    model.score_batch(&dense, &ids, &mut probs, &mut scratch)?;
+    model.score_batch(&dense, &ids, &mut probs, &mut tile_scratch)?;
+    let mut one_at_a_time = vec![0.0f32; EXAMPLES];
+    model.score_batch(&dense, &ids, &mut one_at_a_time, &mut scratch)?;
+    if let Some(i) = (0..EXAMPLES).find(|&i| probs[i].to_bits() != one_at_a_time[i].to_bits()) {
+        return Err(format!(
+            "example {i}: tiled {} vs one at a time {}",
+            probs[i], one_at_a_time[i]
+        )
+        .into());
+    }
 
     mlet_formats::writer::write_atomic(&out.join("model.safetensors"), &bytes)?;
     let to_bytes = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
@@ -77,7 +88,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     // Batch 256 with scratch for a tile of 16 examples per pass over the weights.
     let mut out256 = vec![0.0f32; 256];
-    let mut tile_scratch = vec![0.0f32; model.scratch_len() * 16];
     let batch256 = median_seconds(100, || {
         let r = model.score_batch(
             &dense[..256 * 13],
