@@ -28,6 +28,7 @@ use plotters::prelude::*;
 use crate::data::{DataSpec, ReadOptions};
 use crate::export::{export, Int8Scale};
 use crate::metrics::Metrics;
+use crate::optim::OptimizerKind;
 use crate::score::score_file;
 use crate::train::{train, training_info, TrainSettings, Validation};
 
@@ -65,8 +66,10 @@ pub struct FootprintSettings {
     pub epochs: usize,
     /// Examples per step.
     pub batch: usize,
-    /// SGD learning rate.
+    /// Learning rate.
     pub lr: f64,
+    /// SGD, or row-wise Adagrad for the tables (element-wise for the rest).
+    pub optimizer: OptimizerKind,
     /// Most rows per table.
     pub rows: usize,
     /// Show training progress bars.
@@ -99,6 +102,7 @@ impl FootprintSettings {
             epochs: 1,
             batch: 256,
             lr: 1.0,
+            optimizer: OptimizerKind::Sgd,
             rows: 1_000_000,
             progress: false,
         }
@@ -134,7 +138,7 @@ impl FootprintSettings {
     pub fn fingerprint(&self) -> String {
         let join = |w: &[usize]| w.iter().map(usize::to_string).collect::<Vec<_>>().join("-");
         format!(
-            "train={}\nval={}\nbottom={}\ntop={}\nepochs={}\nbatch={}\nlr={}\nrows={}\n",
+            "train={}\nval={}\nbottom={}\ntop={}\nepochs={}\nbatch={}\nlr={}\noptimizer={}\nrows={}\n",
             self.train,
             self.val,
             join(&self.bottom_hidden),
@@ -142,6 +146,7 @@ impl FootprintSettings {
             self.epochs,
             self.batch,
             self.lr,
+            self.optimizer,
             self.rows
         )
     }
@@ -156,6 +161,7 @@ impl FootprintSettings {
         s.epochs = self.epochs;
         s.batch = self.batch;
         s.lr = self.lr;
+        s.optimizer = self.optimizer;
         s.rows = self.rows;
         s.progress = self.progress;
         s.checkpoint = Some(self.out_dir.join(format!("{}.checkpoint", model.name())));

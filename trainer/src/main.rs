@@ -125,9 +125,12 @@ struct FootprintArgs {
     /// Examples per step.
     #[arg(long)]
     batch: Option<usize>,
-    /// SGD learning rate.
+    /// Learning rate.
     #[arg(long)]
     lr: Option<f64>,
+    /// sgd or adagrad (row-wise for tables).
+    #[arg(long, default_value = "sgd")]
+    optimizer: OptimizerKind,
 }
 
 #[derive(Args)]
@@ -359,6 +362,7 @@ fn run_footprint(args: FootprintArgs) -> Result<ExitCode> {
     settings.epochs = args.epochs.unwrap_or(settings.epochs);
     settings.batch = args.batch.unwrap_or(settings.batch);
     settings.lr = args.lr.unwrap_or(settings.lr);
+    settings.optimizer = args.optimizer;
     settings.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let stop = stop_on_ctrl_c("stopping after this step; finished models are kept")?;
     eprintln!(

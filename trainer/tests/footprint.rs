@@ -1,9 +1,11 @@
 //! `mlet footprint-bench --quick` on a reduced grid: the CSV has one row per model and export,
-//! the SVG exists, the Pareto front is not empty, and a rerun skips the finished models.
+//! the SVG exists, the Pareto front is not empty, a rerun skips the finished models, a rerun with
+//! other settings is refused, and `--optimizer adagrad` trains other weights.
 
 use std::process::Command;
 
-fn footprint(out: &std::path::Path) -> (bool, String, String) {
+/// The reduced grid (plain d=4 and d=16, MLET d=4 k=16) with `extra` arguments.
+fn footprint(out: &std::path::Path, extra: &[&str]) -> (bool, String, String) {
     let result = Command::new(env!("CARGO_BIN_EXE_mlet"))
         .args([
             "footprint-bench",
@@ -17,6 +19,7 @@ fn footprint(out: &std::path::Path) -> (bool, String, String) {
             "--out",
             out.to_str().unwrap(),
         ])
+        .args(extra)
         .output()
         .unwrap();
     (
@@ -30,7 +33,7 @@ fn footprint(out: &std::path::Path) -> (bool, String, String) {
 fn quick_footprint_writes_csv_svg_and_headline() {
     let out = std::env::temp_dir().join(format!("mlet-footprint-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let (ok, stdout, stderr) = footprint(&out);
+    let (ok, stdout, stderr) = footprint(&out, &[]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("headline"), "{stdout}");
     assert!(stdout.contains("paper's claim"), "{stdout}");
@@ -71,12 +74,42 @@ fn quick_footprint_writes_csv_svg_and_headline() {
     assert!(svg.starts_with("<svg") && svg.contains("Pareto front"));
 
     // A rerun with the same settings skips every finished model and writes the same CSV.
-    let (ok, _, stderr) = footprint(&out);
+    let (ok, _, stderr) = footprint(&out, &[]);
     assert!(ok, "{stderr}");
     assert_eq!(stderr.matches("done, skipped").count(), 3, "{stderr}");
     assert_eq!(
         std::fs::read_to_string(out.join("footprint.csv")).unwrap(),
         csv
     );
+
+    // Other settings are refused in the same folder, not mixed in: here another optimizer.
+    let (ok, _, stderr) = footprint(&out, &["--optimizer", "adagrad"]);
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains("holds results of other settings"),
+        "{stderr}"
+    );
+
+    // In folders of their own, at one learning rate, Adagrad and SGD train every model to other
+    // weights (so the option reaches the training), and Adagrad learns.
+    let csv_of = |optimizer: &str| {
+        let dir = out.with_extension(optimizer);
+        let _ = std::fs::remove_dir_all(&dir);
+        let (ok, _, stderr) = footprint(&dir, &["--optimizer", optimizer, "--lr", "0.05"]);
+        assert!(ok, "{stderr}");
+        let csv = std::fs::read_to_string(dir.join("footprint.csv")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        csv
+    };
+    let (sgd, adagrad) = (csv_of("sgd"), csv_of("adagrad"));
+    let auc = |csv: &str, model: &str| -> f64 {
+        let row = csv.lines().find(|l| l.starts_with(&format!("{model},")));
+        row.unwrap().split(',').nth(6).unwrap().parse().unwrap()
+    };
+    for model in ["plain-d4", "plain-d16", "mlet-d4-k16"] {
+        let (s, a) = (auc(&sgd, model), auc(&adagrad, model));
+        assert!(a > 0.55 && a < 1.0, "{model}: Adagrad AUC {a}");
+        assert_ne!(s, a, "{model}: the same AUC with SGD and Adagrad");
+    }
     std::fs::remove_dir_all(&out).unwrap();
 }
