@@ -238,14 +238,20 @@ impl<'a> Model<'a> {
         }
         let z0 = self.mlp(config.bottom(), ModelFile::bottom_layer, scratch, per, true);
 
-        for (example, ids) in scratch.chunks_exact_mut(per).zip(ids.chunks_exact(tables)) {
+        // Table by table over the tile: the row reads of different examples do not wait on each
+        // other, so their cache misses overlap.
+        for (t, &rows) in config.table_rows().iter().enumerate() {
+            let table = self.file.table(t);
+            let examples = scratch.chunks_exact_mut(per).zip(ids.chunks_exact(tables));
+            for (example, ids) in examples {
+                let row_out = &mut example[(t + 1) * dim..(t + 2) * dim];
+                kernels::read_row(&table, row_of(ids[t], rows) as usize, row_out);
+            }
+        }
+        for example in scratch.chunks_exact_mut(per) {
             // z0 sits in the work area, past the embeddings: a plain copy (no memmove on MCUs).
             let (z, work) = example.split_at_mut(z_len);
             z[..dim].copy_from_slice(&work[z0.start - z_len..z0.end - z_len]);
-            for (t, (&raw, row_out)) in ids.iter().zip(z[dim..].chunks_exact_mut(dim)).enumerate() {
-                let rows = config.table_rows()[t];
-                kernels::read_row(&self.file.table(t), row_of(raw, rows) as usize, row_out);
-            }
             let (top_z0, top_pairs) = work[..config.top_input_width()].split_at_mut(dim);
             top_z0.copy_from_slice(&z[..dim]);
             let mut top_pairs = top_pairs.iter_mut();
