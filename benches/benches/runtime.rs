@@ -8,13 +8,11 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mlet_benches::{criteo_inputs, criteo_model, mcu_model, mlp_bytes};
 use mlet_formats::EmbeddingDtype;
-use mlet_runtime::Model;
+use mlet_runtime::{Model, MAX_TILE};
 use std::hint::black_box;
 
 /// Rows per Criteo table: large enough that table reads miss the caches, as in production.
 const ROWS: u32 = 1 << 16;
-/// Examples scored together per pass over the weights in the batch-256 runs.
-const TILE: usize = 16;
 
 const DTYPES: [(&str, EmbeddingDtype); 3] = [
     ("f32", EmbeddingDtype::F32),
@@ -37,7 +35,7 @@ fn score(c: &mut Criterion) {
     for (name, bytes) in models() {
         let model = Model::parse(&bytes).unwrap();
         let mut group = c.benchmark_group(format!("score/{name}"));
-        let mut scratch = vec![0.0f32; model.scratch_len() * TILE];
+        let mut scratch = vec![0.0f32; model.scratch_len() * MAX_TILE];
         let mut i = 0;
         group.throughput(Throughput::Elements(1));
         group.bench_function("batch1", |b| {

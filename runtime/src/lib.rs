@@ -117,8 +117,11 @@ impl core::error::Error for Error {
     }
 }
 
-/// Most examples that go through the layers together in [`Model::score_batch`].
-const MAX_TILE: usize = 16;
+/// Most examples that go through the layers together in [`Model::score_batch`]: scratch beyond
+/// `MAX_TILE * scratch_len()` values is not used. More examples per pass read each weight fewer
+/// times (64 against 16: 4-6% faster at batch 256 on an AVX-512 server); on a device, scratch
+/// for one example is enough.
+pub const MAX_TILE: usize = 64;
 
 /// A validated model, borrowing the file's bytes.
 #[derive(Clone, Copy, Debug)]
@@ -175,7 +178,7 @@ impl<'a> Model<'a> {
 
     /// Scores `out.len()` examples: `dense` holds `num_dense` values per example and `ids`
     /// `num_tables` ids per example, row after row. With a scratch of `k * scratch_len()` values,
-    /// up to `k` examples (at most 16) go through each layer together, so that each weight is read
+    /// up to `k` examples (at most [`MAX_TILE`]) go through each layer together, so that each weight is read
     /// once for all of them; every example computes exactly the bits [`Model::score`] gives it.
     pub fn score_batch(
         &self,

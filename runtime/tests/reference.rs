@@ -213,11 +213,12 @@ fn batch_scoring_equals_one_at_a_time() {
     let model = Model::parse(&bytes).unwrap();
     let mut scratch = vec![0.0f32; model.scratch_len()];
     let mut rng = Rng(42);
-    let rows = 37;
+    let rows = 150;
     let dense: Vec<f32> = (0..rows * 13).map(|_| rng.below(100) as f32).collect();
     let ids: Vec<u32> = (0..rows * 26).map(|_| rng.next() as u32).collect();
-    // Scratch for 1 example, for tiles of 5 (with a partial last tile), and for more than 16.
-    for tile in [1, 5, 40] {
+    // Scratch for 1 example, for tiles of 5 and 40 (with a partial last tile), and for more than
+    // MAX_TILE (tiles of 64, then 22).
+    for tile in [1, 5, 40, 100] {
         let mut batch_scratch = vec![0.0f32; model.scratch_len() * tile + 3];
         let mut batch = vec![0.0f32; rows];
         model

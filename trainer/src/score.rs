@@ -28,7 +28,8 @@ pub fn score_file(
             schema.num_tables
         ));
     }
-    let mut scratch = vec![0f32; model.scratch_len()];
+    // Scratch for MAX_TILE examples: each pass over the weights serves that many.
+    let mut scratch = vec![0f32; model.scratch_len() * mlet_runtime::MAX_TILE];
     let mut stream = BatchStream::spawn(spec, options, rows, 4096)?;
     let (mut probabilities, mut labels) = (Vec::new(), Vec::new());
     while let Some(batch) = stream.next_batch()? {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use mlet_benches::{criteo_inputs, criteo_model, small_model};
 use mlet_formats::EmbeddingDtype;
-use mlet_runtime::Model;
+use mlet_runtime::{Model, MAX_TILE};
 
 const EXAMPLES: usize = 1024;
 const ROWS: u32 = 1 << 16;
@@ -49,9 +49,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let model = Model::parse(&bytes)?;
     let (dense, ids) = criteo_inputs(EXAMPLES, 11);
-    // Scored in tiles of 16 examples (what batch 256 runs), and one at a time: same bits.
+    // Scored in tiles of MAX_TILE examples (what batch 256 runs), and one at a time: same bits.
     let mut scratch = vec![0.0f32; model.scratch_len()];
-    let mut tile_scratch = vec![0.0f32; model.scratch_len() * 16];
+    let mut tile_scratch = vec![0.0f32; model.scratch_len() * MAX_TILE];
     let mut probs = vec![0.0f32; EXAMPLES];
     model.score_batch(&dense, &ids, &mut probs, &mut tile_scratch)?;
     let mut one_at_a_time = vec![0.0f32; EXAMPLES];
@@ -86,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         std::hint::black_box(p.ok());
     });
-    // Batch 256 with scratch for a tile of 16 examples per pass over the weights.
+    // Batch 256 with scratch for a tile of MAX_TILE examples per pass over the weights.
     let mut out256 = vec![0.0f32; 256];
     let batch256 = median_seconds(100, || {
         let r = model.score_batch(
