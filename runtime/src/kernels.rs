@@ -54,6 +54,15 @@ mod lanes {
     pub(super) fn to_array(acc: Lanes) -> [f32; LANES] {
         acc.to_array()
     }
+
+    /// Reduces 8 sums at once, each in the order of `reduce`: transposed, lane `j` of vector
+    /// `k` is lane `k` of sum `j`, so every step of the halving adds whole vectors.
+    pub(super) fn reduce8(acc: [Lanes; 8], tails: [f32; 8]) -> [f32; 8] {
+        let t = Lanes::transpose(acc);
+        let four = [t[0] + t[4], t[1] + t[5], t[2] + t[6], t[3] + t[7]];
+        let two = [four[0] + four[2], four[1] + four[3]];
+        ((two[0] + two[1]) + Lanes::from(tails)).to_array()
+    }
 }
 
 /// The 8 partial sums of a dot product on 32-bit Arm (Cortex-M, no SIMD): a plain array updated
@@ -101,9 +110,14 @@ mod lanes {
     pub(super) fn to_array(acc: Lanes) -> [f32; LANES] {
         acc
     }
+
+    /// Reduces 8 sums (used by the grouped kernel, which 32-bit Arm never runs).
+    pub(super) fn reduce8(acc: [Lanes; 8], tails: [f32; 8]) -> [f32; 8] {
+        core::array::from_fn(|j| super::reduce(acc[j], tails[j]))
+    }
 }
 
-use lanes::{add_lanes, add_products, lanes, to_array, Lanes, ZERO};
+use lanes::{add_lanes, add_products, lanes, reduce8, to_array, Lanes, ZERO};
 
 /// Adds the partial sums by halving (lane i plus lane i + half, until one is left), then the tail.
 fn reduce(acc: Lanes, tail: f32) -> f32 {
@@ -187,11 +201,29 @@ fn dot_block<const R: usize, const E: usize, T>(
         }
     }
     // Loops, not `array::from_fn`: the closures kept the sums in memory inside the loop above.
-    let mut sums = [[0.0; R]; E];
+    let mut tails = [[0.0f32; R]; E];
     for e in 0..E {
         for r in 0..R {
             let tail = w_chunks[r].1.iter().zip(x_chunks[e].1);
-            sums[e][r] = reduce(acc[e][r], tail.fold(0.0f32, |t, (w, x)| t + load(w) * x));
+            tails[e][r] = tail.fold(0.0f32, |t, (w, x)| t + load(w) * x);
+        }
+    }
+    let mut sums = [[0.0; R]; E];
+    if (E * R).is_multiple_of(LANES) {
+        // Sum i is (example i / R, row i % R); 8 sums are reduced together.
+        for first in (0..E * R).step_by(LANES) {
+            let at = |k: usize| ((first + k) / R, (first + k) % R);
+            let acc8 = core::array::from_fn(|k| acc[at(k).0][at(k).1]);
+            let tails8 = core::array::from_fn(|k| tails[at(k).0][at(k).1]);
+            for (k, sum) in reduce8(acc8, tails8).into_iter().enumerate() {
+                sums[at(k).0][at(k).1] = sum;
+            }
+        }
+    } else {
+        for e in 0..E {
+            for r in 0..R {
+                sums[e][r] = reduce(acc[e][r], tails[e][r]);
+            }
         }
     }
     sums
