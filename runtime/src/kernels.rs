@@ -185,10 +185,12 @@ fn dot_block<const R: usize, const E: usize, T>(
 ) -> [[f32; R]; E] {
     let x_chunks = xs.map(|x| x.as_chunks::<LANES>());
     let w_chunks = rows.map(|row| row.as_chunks::<LANES>());
-    let whole = x_chunks.first().map_or(0, |x| x.0.len());
+    let (whole, tail) = x_chunks.first().map_or((0, 0), |x| (x.0.len(), x.1.len()));
     // Rows and vectors have one length (a mismatch would give NaN, which scoring reports as an
-    // error); checked here, it also spares the loop below a bounds check per chunk.
-    if x_chunks.iter().any(|x| x.0.len() != whole) || w_chunks.iter().any(|w| w.0.len() != whole) {
+    // error); checked here, it also spares the loops below a bounds check per element.
+    let x_same = x_chunks.iter().all(|x| x.0.len() == whole && x.1.len() == tail);
+    let w_same = w_chunks.iter().all(|w| w.0.len() == whole && w.1.len() == tail);
+    if !x_same || !w_same {
         return [[f32::NAN; R]; E];
     }
     let mut acc = [[ZERO; R]; E];
@@ -201,11 +203,14 @@ fn dot_block<const R: usize, const E: usize, T>(
         }
     }
     // Loops, not `array::from_fn`: the closures kept the sums in memory inside the loop above.
+    // The tails element by element, all sums together (each still adds its products in order).
     let mut tails = [[0.0f32; R]; E];
-    for e in 0..E {
+    for i in 0..tail {
         for r in 0..R {
-            let tail = w_chunks[r].1.iter().zip(x_chunks[e].1);
-            tails[e][r] = tail.fold(0.0f32, |t, (w, x)| t + load(w) * x);
+            let w = load(&w_chunks[r].1[i]);
+            for e in 0..E {
+                tails[e][r] += w * x_chunks[e].1[i];
+            }
         }
     }
     let mut sums = [[0.0; R]; E];
