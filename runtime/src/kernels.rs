@@ -188,8 +188,12 @@ fn dot_block<const R: usize, const E: usize, T>(
     let (whole, tail) = x_chunks.first().map_or((0, 0), |x| (x.0.len(), x.1.len()));
     // Rows and vectors have one length (a mismatch would give NaN, which scoring reports as an
     // error); checked here, it also spares the loops below a bounds check per element.
-    let x_same = x_chunks.iter().all(|x| x.0.len() == whole && x.1.len() == tail);
-    let w_same = w_chunks.iter().all(|w| w.0.len() == whole && w.1.len() == tail);
+    let x_same = x_chunks
+        .iter()
+        .all(|x| x.0.len() == whole && x.1.len() == tail);
+    let w_same = w_chunks
+        .iter()
+        .all(|w| w.0.len() == whole && w.1.len() == tail);
     if !x_same || !w_same {
         return [[f32::NAN; R]; E];
     }
