@@ -133,10 +133,17 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Weight rows scored together by `matvec`: independent sums that keep the adders busy, where
-/// there are SIMD registers to hold them. On 32-bit Arm (Cortex-M: no SIMD, 8 lanes are 8 scalar
-/// registers) one row at a time, which takes half the flash; every row's sum runs in the same
-/// order either way, so the bits do not change.
-const ROWS: usize = if cfg!(target_arch = "arm") { 1 } else { 4 };
+/// there are SIMD registers to hold them (8 with AVX-512's 32 registers, so that `reduce8`
+/// serves even one example). On 32-bit Arm (Cortex-M: no SIMD, 8 lanes are 8 scalar registers)
+/// one row at a time, which takes half the flash; every row's sum runs in the same order either
+/// way, so the bits do not change.
+const ROWS: usize = if cfg!(target_arch = "arm") {
+    1
+} else if cfg!(target_feature = "avx512f") {
+    8
+} else {
+    4
+};
 
 /// The dot products of `R` rows with `x` (each row as long as `x`), sharing the loads of `x`.
 /// Each row's sum runs in the one fixed order: lane `k` adds the products `i = k mod 8` of the
@@ -164,16 +171,10 @@ fn dot_rows<const R: usize, T>(rows: [&[T]; R], x: &[f32], load: impl Fn(&T) -> 
 }
 
 /// Examples that share each weight load in `matvec`'s blocks of `ROWS` rows: as many as the SIMD
-/// registers hold with the `ROWS x EXAMPLES` sums (AVX-512 has 32 registers, AVX 16; with SSE2
-/// an 8-lane sum takes two of its 16, so one example). Only the grouping changes, never the
-/// order of a sum, so the bits are those of `dot_rows`.
-const EXAMPLES: usize = if cfg!(target_feature = "avx512f") {
-    4
-} else if cfg!(target_feature = "avx") {
-    2
-} else {
-    1
-};
+/// registers hold with the `ROWS x EXAMPLES` sums (AVX-512: 8 x 2 of its 32 registers, AVX:
+/// 4 x 2 of 16; with SSE2 an 8-lane sum takes two of its 16, so one example). Only the grouping
+/// changes, never the order of a sum, so the bits are those of `dot_rows`.
+const EXAMPLES: usize = if cfg!(target_feature = "avx") { 2 } else { 1 };
 
 /// The dot products of `R` rows with each of `E` vectors, `sums[e][r] = rows[r] . xs[e]`, each
 /// load of 8 weights serving all `E` vectors; every sum in the order of `dot_rows`.
@@ -276,7 +277,7 @@ fn matvec<const S: usize>(
         for example in groups.into_remainder().chunks_exact_mut(per) {
             let (x, y) = split_in_out(example, input, output);
             if let Some(y) = y.get_mut(ys.clone()) {
-                y.copy_from_slice(&dot_rows(rows, x, load));
+                y.copy_from_slice(&dot_block(rows, [x], load)[0]);
             }
         }
     }
