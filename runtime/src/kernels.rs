@@ -5,8 +5,8 @@
 //! formed. The 8 partial sums are a `wide::f32x8` (SIMD registers) on the host, and a plain
 //! array updated in a loop on 32-bit Arm, where Cortex-M has no SIMD and the loop takes less
 //! flash: the same IEEE operations in the same order either way. Built with AVX or AVX-512
-//! (`-C target-cpu=...`), `matvec` scores 2 or 4 examples per load of the weights, and every sum
-//! still runs in its one order. Tensor bytes are read with `from_le_bytes`, which is correct at
+//! (`-C target-cpu=...`), `matvec` scores 2 examples per load of the weights and reduces 8 sums
+//! at once (`reduce8`), and every sum still runs in its one order. Tensor bytes are read with `from_le_bytes`, which is correct at
 //! any alignment and compiles to plain loads where the target allows unaligned access.
 
 use core::ops::Range;
