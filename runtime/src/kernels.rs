@@ -6,8 +6,9 @@
 //! array updated in a loop on 32-bit Arm, where Cortex-M has no SIMD and the loop takes less
 //! flash: the same IEEE operations in the same order either way. Built with AVX or AVX-512
 //! (`-C target-cpu=...`), `matvec` scores 2 examples per load of the weights and reduces 8 sums
-//! at once (`reduce8`), and every sum still runs in its one order. Tensor bytes are read with `from_le_bytes`, which is correct at
-//! any alignment and compiles to plain loads where the target allows unaligned access.
+//! at once (`reduce8`), and every sum still runs in its one order. Tensor bytes are read with
+//! `from_le_bytes`, which is correct at any alignment and compiles to plain loads where the
+//! target allows unaligned access.
 
 use core::ops::Range;
 
@@ -207,8 +208,8 @@ fn dot_block<const R: usize, const E: usize, T>(
             }
         }
     }
-    // Loops, not `array::from_fn`: the closures kept the sums in memory inside the loop above.
     // The tails element by element, all sums together (each still adds its products in order).
+    // Loops, not `array::from_fn`: closures here kept the sums in memory inside the loop above.
     let mut tails = [[0.0f32; R]; E];
     for i in 0..tail {
         for r in 0..R {

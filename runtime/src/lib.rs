@@ -178,8 +178,9 @@ impl<'a> Model<'a> {
 
     /// Scores `out.len()` examples: `dense` holds `num_dense` values per example and `ids`
     /// `num_tables` ids per example, row after row. With a scratch of `k * scratch_len()` values,
-    /// up to `k` examples (at most [`MAX_TILE`]) go through each layer together, so that each weight is read
-    /// once for all of them; every example computes exactly the bits [`Model::score`] gives it.
+    /// up to `k` examples (at most [`MAX_TILE`]) go through each layer together, so that each
+    /// weight is read once for all of them; every example computes exactly the bits
+    /// [`Model::score`] gives it.
     pub fn score_batch(
         &self,
         dense: &[f32],
