@@ -209,7 +209,8 @@ fn dot_block<const R: usize, const E: usize, T>(
         }
     }
     // The tails element by element, all sums together (each still adds its products in order).
-    // Loops, not `array::from_fn`: closures here kept the sums in memory inside the loop above.
+    // Plain loops until the sums are final: `array::from_fn` closures here had kept them in
+    // memory inside the chunk loop above.
     let mut tails = [[0.0f32; R]; E];
     for i in 0..tail {
         for r in 0..R {
