@@ -191,6 +191,54 @@ fn runtime_matches_the_f64_reference_on_every_dtype_combination() {
     assert_eq!(checked, (2 + 2 + 8) * 7 * 8);
 }
 
+/// Tables of more than 1 MB take the x86-64 path that prefetches every row of a tile first.
+#[test]
+fn tables_larger_than_the_caches_score_like_the_reference() {
+    let mut rng = Rng(7);
+    for (emb, int8_per_row, int8_scale_dtype) in [
+        (EmbeddingDtype::F32, true, Dtype::F16),
+        (EmbeddingDtype::F16, true, Dtype::F16),
+        (EmbeddingDtype::Int8, true, Dtype::F16),
+        (EmbeddingDtype::Int8, false, Dtype::F32),
+    ] {
+        let config = Config::new(
+            &[70_000, 1, 70_000],
+            8,
+            &[5, 16, 8],
+            &[16, 1],
+            DenseTransform::Identity,
+            emb,
+        )
+        .unwrap();
+        let model = RandomModel {
+            config,
+            mlp_dtype: Dtype::F32,
+            int8_per_row,
+            int8_scale_dtype,
+            seed: rng.next(),
+        };
+        let reference = Reference::new(&model);
+        let bytes = model.writer().to_bytes().unwrap();
+        assert!(bytes.len() > 1 << 20, "{emb:?}: {} bytes", bytes.len());
+        let runtime = Model::parse(&bytes).unwrap();
+        let rows = 70;
+        let dense: Vec<f32> = (0..rows * 5).map(|_| rng.below(100) as f32 * 0.1).collect();
+        let ids: Vec<u32> = (0..rows * 3).map(|_| rng.next() as u32).collect();
+        let mut scratch = vec![0.0f32; runtime.scratch_len() * 32];
+        let mut probs = vec![0.0f32; rows];
+        runtime
+            .score_batch(&dense, &ids, &mut probs, &mut scratch)
+            .unwrap();
+        for (r, &got) in probs.iter().enumerate() {
+            let want = reference.score(&dense[r * 5..(r + 1) * 5], &ids[r * 3..(r + 1) * 3]);
+            assert!(
+                (got as f64 - want).abs() <= 1e-5,
+                "{emb:?} per-row {int8_per_row}, row {r}: runtime {got}, reference {want}"
+            );
+        }
+    }
+}
+
 fn criteo_like() -> (Vec<u8>, Config) {
     let config = Config::new(
         &[100; 26],
