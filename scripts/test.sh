@@ -32,17 +32,25 @@ echo "== tests (fuzz cases: ${PROPTEST_CASES:=5000})"
 export PROPTEST_CASES
 cargo test --workspace
 
+echo "== runtime without run-time dispatch (x86-64 baseline: SSE2 only)"
+sse2=(env CARGO_TARGET_DIR=target/sse2 cargo)
+"${sse2[@]}" test --quiet -p mlet-runtime --no-default-features --test reference
+
 echo "== runtime built for this CPU (target-cpu=native: examples grouped per weight load with AVX)"
 native=(env RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR=target/native cargo)
 "${native[@]}" test --quiet -p mlet-runtime --test reference
-# The same model and rows scored by both builds must give the same bits.
+# The same model and rows scored by every build must give the same bits: the default (AVX
+# kernels picked at run time where the CPU has them), SSE2 only, and built for this CPU.
 cargo build --quiet --release -p mlet-benches --bin score_vs_reference
+"${sse2[@]}" build --quiet --release -p mlet-benches --no-default-features --bin score_vs_reference
 "${native[@]}" build --quiet --release -p mlet-benches --bin score_vs_reference
 bits=$(mktemp -d)
 for tables in f32 f16 int8; do
-    target/release/score_vs_reference "$bits/default" small "$tables" >/dev/null
-    target/native/release/score_vs_reference "$bits/native" small "$tables" >/dev/null
-    cmp "$bits/default/probs.f32" "$bits/native/probs.f32"
+    for build in release sse2/release native/release; do
+        target/$build/score_vs_reference "$bits/${build%/release}" small "$tables" >/dev/null
+    done
+    cmp "$bits/release/probs.f32" "$bits/sse2/probs.f32"
+    cmp "$bits/release/probs.f32" "$bits/native/probs.f32"
 done
 rm -rf "$bits"
 

@@ -6,7 +6,9 @@
 //! array updated in a loop on 32-bit Arm, where Cortex-M has no SIMD and the loop takes less
 //! flash: the same IEEE operations in the same order either way. Built with AVX or AVX-512
 //! (`-C target-cpu=...`), `matvec` scores 2 examples per load of the weights and reduces 8 sums
-//! at once (`reduce8`), and every sum still runs in its one order. Tensor bytes are read with
+//! at once (`reduce8`), and every sum still runs in its one order. A default x86-64 build (SSE2)
+//! with the `dispatch` feature runs the layers' products in those AVX kernels when the CPU has
+//! them, picked at run time (`avx`). Tensor bytes are read with
 //! `from_le_bytes`, which is correct at any alignment and compiles to plain loads where the
 //! target allows unaligned access.
 
@@ -120,9 +122,60 @@ mod lanes {
 
 use lanes::{add_lanes, add_products, lanes, reduce8, to_array, Lanes, ZERO};
 
+/// The 8 partial sums of `dot_block`, in the registers of one instruction set: the build's own
+/// ([`Built`]), or on x86-64 the AVX ones picked at run time ([`avx::Avx`]). Every
+/// implementation adds the same products in the same order, so the bits do not depend on it.
+trait Sums: Copy {
+    /// 8 partial sums.
+    type V: Copy;
+    /// All zero.
+    fn zero(self) -> Self::V;
+    /// 8 weights.
+    fn lanes<T>(self, w: &[T; LANES], load: impl Fn(&T) -> f32) -> Self::V;
+    /// `acc[k] += w[k] * x[k]`: one IEEE multiply, then one add.
+    fn add_lanes(self, acc: &mut Self::V, w: Self::V, x: &[f32; LANES]);
+    /// 8 sums reduced at once, each in the order of `reduce`.
+    fn reduce8(self, acc: [Self::V; 8], tails: [f32; 8]) -> [f32; 8];
+    /// One sum reduced, in the order of `reduce`.
+    fn reduce(self, acc: Self::V, tail: f32) -> f32;
+}
+
+/// The sums of the instruction set the runtime was built for (`lanes`).
+#[derive(Clone, Copy)]
+struct Built;
+
+impl Sums for Built {
+    type V = Lanes;
+    #[inline(always)]
+    fn zero(self) -> Lanes {
+        ZERO
+    }
+    #[inline(always)]
+    fn lanes<T>(self, w: &[T; LANES], load: impl Fn(&T) -> f32) -> Lanes {
+        lanes(w, load)
+    }
+    #[inline(always)]
+    fn add_lanes(self, acc: &mut Lanes, w: Lanes, x: &[f32; LANES]) {
+        add_lanes(acc, w, x)
+    }
+    #[inline(always)]
+    fn reduce8(self, acc: [Lanes; 8], tails: [f32; 8]) -> [f32; 8] {
+        reduce8(acc, tails)
+    }
+    #[inline(always)]
+    fn reduce(self, acc: Lanes, tail: f32) -> f32 {
+        reduce(acc, tail)
+    }
+}
+
 /// Adds the partial sums by halving (lane i plus lane i + half, until one is left), then the tail.
 fn reduce(acc: Lanes, tail: f32) -> f32 {
-    let a = to_array(acc);
+    reduce_array(to_array(acc), tail)
+}
+
+/// `reduce` on the partial sums as an array.
+#[inline(always)]
+fn reduce_array(a: [f32; LANES], tail: f32) -> f32 {
     let four = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
     let two = [four[0] + four[2], four[1] + four[3]];
     (two[0] + two[1]) + tail
@@ -180,7 +233,8 @@ const EXAMPLES: usize = if cfg!(target_feature = "avx") { 2 } else { 1 };
 /// The dot products of `R` rows with each of `E` vectors, `sums[e][r] = rows[r] . xs[e]`, each
 /// load of 8 weights serving all `E` vectors; every sum in the order of `dot_rows`.
 #[inline(always)]
-fn dot_block<const R: usize, const E: usize, T>(
+fn dot_block<L: Sums, const R: usize, const E: usize, T>(
+    sums_in: L,
     rows: [&[T]; R],
     xs: [&[f32]; E],
     load: impl Fn(&T) -> f32,
@@ -199,12 +253,12 @@ fn dot_block<const R: usize, const E: usize, T>(
     if !x_same || !w_same {
         return [[f32::NAN; R]; E];
     }
-    let mut acc = [[ZERO; R]; E];
+    let mut acc = [[sums_in.zero(); R]; E];
     for c in 0..whole {
         for r in 0..R {
-            let w = lanes(&w_chunks[r].0[c], &load);
+            let w = sums_in.lanes(&w_chunks[r].0[c], &load);
             for e in 0..E {
-                add_lanes(&mut acc[e][r], w, &x_chunks[e].0[c]);
+                sums_in.add_lanes(&mut acc[e][r], w, &x_chunks[e].0[c]);
             }
         }
     }
@@ -227,14 +281,14 @@ fn dot_block<const R: usize, const E: usize, T>(
             let at = |k: usize| ((first + k) / R, (first + k) % R);
             let acc8 = core::array::from_fn(|k| acc[at(k).0][at(k).1]);
             let tails8 = core::array::from_fn(|k| tails[at(k).0][at(k).1]);
-            for (k, sum) in reduce8(acc8, tails8).into_iter().enumerate() {
+            for (k, sum) in sums_in.reduce8(acc8, tails8).into_iter().enumerate() {
                 sums[at(k).0][at(k).1] = sum;
             }
         }
     } else {
         for e in 0..E {
             for r in 0..R {
-                sums[e][r] = reduce(acc[e][r], tails[e][r]);
+                sums[e][r] = sums_in.reduce(acc[e][r], tails[e][r]);
             }
         }
     }
@@ -243,8 +297,10 @@ fn dot_block<const R: usize, const E: usize, T>(
 
 /// For every example of `scratch` (one per `per` values): `y[j] = W[j] . x` with `x` at `input`
 /// and `y` at `output`. Each block of weight rows is read once for all the examples, and each
-/// load of it serves `EXAMPLES` examples.
-fn matvec<const S: usize>(
+/// load of it serves `E` examples; blocks of `R` rows (with `R == 1`, one row at a time).
+#[inline(always)]
+fn matvec<L: Sums, const R: usize, const E: usize, const S: usize>(
+    sums: L,
     w: &[u8],
     scratch: &mut [f32],
     per: usize,
@@ -256,17 +312,17 @@ fn matvec<const S: usize>(
     let w = w.as_chunks::<S>().0;
     // With one row per block (32-bit Arm), the loop over single rows below does all the work and
     // the block loop is compiled out.
-    let blocks = if ROWS > 1 { output.len() / ROWS } else { 0 };
-    for (b, wb) in w.chunks_exact(n * ROWS).take(blocks).enumerate() {
-        let rows: [&[[u8; S]]; ROWS] = core::array::from_fn(|r| &wb[r * n..(r + 1) * n]);
-        let ys = b * ROWS..(b + 1) * ROWS;
-        let mut groups = scratch.chunks_exact_mut(per * EXAMPLES);
+    let blocks = if R > 1 { output.len() / R } else { 0 };
+    for (b, wb) in w.chunks_exact(n * R).take(blocks).enumerate() {
+        let rows: [&[[u8; S]]; R] = core::array::from_fn(|r| &wb[r * n..(r + 1) * n]);
+        let ys = b * R..(b + 1) * R;
+        let mut groups = scratch.chunks_exact_mut(per * E);
         for group in &mut groups {
-            let xs: [&[f32]; EXAMPLES] = core::array::from_fn(|e| {
+            let xs: [&[f32]; E] = core::array::from_fn(|e| {
                 let example = group.get(e * per..(e + 1) * per).unwrap_or(&[]);
                 example.get(input.clone()).unwrap_or(&[])
             });
-            let sums = dot_block(rows, xs, load);
+            let sums = dot_block(sums, rows, xs, load);
             for (example, sums) in group.chunks_exact_mut(per).zip(&sums) {
                 if let Some(y) = example
                     .get_mut(output.clone())
@@ -279,11 +335,11 @@ fn matvec<const S: usize>(
         for example in groups.into_remainder().chunks_exact_mut(per) {
             let (x, y) = split_in_out(example, input, output);
             if let Some(y) = y.get_mut(ys.clone()) {
-                y.copy_from_slice(&dot_block(rows, [x], load)[0]);
+                y.copy_from_slice(&dot_block(sums, rows, [x], load)[0]);
             }
         }
     }
-    for j in blocks * ROWS..output.len() {
+    for j in blocks * R..output.len() {
         let Some(row) = w.get(j * n..(j + 1) * n) else {
             return;
         };
@@ -340,17 +396,296 @@ pub(crate) fn linear(
     output: Range<usize>,
     relu: bool,
 ) {
-    let w = layer.weight.bytes;
-    match layer.weight.dtype {
-        Dtype::F16 => matvec::<2>(w, scratch, per, &input, &output, |b| {
-            f16::from_le_bytes(*b).to_f32()
-        }),
-        _ => matvec::<4>(w, scratch, per, &input, &output, |b| f32::from_le_bytes(*b)),
+    #[cfg(all(
+        target_arch = "x86_64",
+        feature = "dispatch",
+        not(target_feature = "avx")
+    ))]
+    let done = avx::weights_times(&layer.weight, scratch, per, &input, &output);
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        feature = "dispatch",
+        not(target_feature = "avx")
+    )))]
+    let done = false;
+    if !done {
+        weights_times::<Built, ROWS, EXAMPLES>(Built, &layer.weight, scratch, per, &input, &output);
     }
     for example in scratch.chunks_exact_mut(per) {
         for (j, y) in example[output.clone()].iter_mut().enumerate() {
             let value = *y + element(&layer.bias, j);
             *y = if relu && value < 0.0 { 0.0 } else { value };
+        }
+    }
+}
+
+/// `y = W x` for every example (`matvec`), with F32 or F16 weights.
+#[inline(always)]
+fn weights_times<L: Sums, const R: usize, const E: usize>(
+    sums: L,
+    weight: &Tensor<'_>,
+    scratch: &mut [f32],
+    per: usize,
+    input: &Range<usize>,
+    output: &Range<usize>,
+) {
+    let w = weight.bytes;
+    match weight.dtype {
+        Dtype::F16 => matvec::<L, R, E, 2>(sums, w, scratch, per, input, output, |b| {
+            f16::from_le_bytes(*b).to_f32()
+        }),
+        _ => matvec::<L, R, E, 4>(sums, w, scratch, per, input, output, |b| {
+            f32::from_le_bytes(*b)
+        }),
+    }
+}
+
+/// The layers' products in AVX registers on an x86-64 CPU that has them, picked at run time
+/// (`pulp` detects the CPU and compiles the kernels inside a function with the AVX2 or AVX-512
+/// target features; no `unsafe` here). The default x86-64 build otherwise has only SSE2.
+#[cfg(all(
+    target_arch = "x86_64",
+    feature = "dispatch",
+    not(target_feature = "avx")
+))]
+mod avx {
+    use core::arch::x86_64::__m256;
+    use core::ops::Range;
+
+    use mlet_formats::Tensor;
+    use pulp::bytemuck::cast;
+    use pulp::x86::{V3, V4};
+
+    use super::{reduce_array, Sums, LANES};
+
+    /// 8 partial sums in one AVX register; the token proves that the CPU has AVX.
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx(pulp::core_arch::x86::Avx);
+
+    impl Sums for Avx {
+        type V = __m256;
+        #[inline(always)]
+        fn zero(self) -> __m256 {
+            self.0._mm256_setzero_ps()
+        }
+        #[inline(always)]
+        fn lanes<T>(self, w: &[T; LANES], load: impl Fn(&T) -> f32) -> __m256 {
+            cast(w.each_ref().map(load))
+        }
+        #[inline(always)]
+        fn add_lanes(self, acc: &mut __m256, w: __m256, x: &[f32; LANES]) {
+            *acc = self
+                .0
+                ._mm256_add_ps(*acc, self.0._mm256_mul_ps(w, cast(*x)));
+        }
+        #[inline(always)]
+        fn reduce8(self, acc: [__m256; 8], tails: [f32; 8]) -> [f32; 8] {
+            let a = self.0;
+            // 8 x 8 transpose: lane j of t[k] is lane k of acc[j].
+            let lo = |i: usize| a._mm256_unpacklo_ps(acc[i], acc[i + 1]);
+            let hi = |i: usize| a._mm256_unpackhi_ps(acc[i], acc[i + 1]);
+            let (l0, h0, l2, h2) = (lo(0), hi(0), lo(2), hi(2));
+            let (l4, h4, l6, h6) = (lo(4), hi(4), lo(6), hi(6));
+            let q = [
+                a._mm256_shuffle_ps::<0x44>(l0, l2),
+                a._mm256_shuffle_ps::<0xEE>(l0, l2),
+                a._mm256_shuffle_ps::<0x44>(h0, h2),
+                a._mm256_shuffle_ps::<0xEE>(h0, h2),
+                a._mm256_shuffle_ps::<0x44>(l4, l6),
+                a._mm256_shuffle_ps::<0xEE>(l4, l6),
+                a._mm256_shuffle_ps::<0x44>(h4, h6),
+                a._mm256_shuffle_ps::<0xEE>(h4, h6),
+            ];
+            let t = [
+                a._mm256_permute2f128_ps::<0x20>(q[0], q[4]),
+                a._mm256_permute2f128_ps::<0x20>(q[1], q[5]),
+                a._mm256_permute2f128_ps::<0x20>(q[2], q[6]),
+                a._mm256_permute2f128_ps::<0x20>(q[3], q[7]),
+                a._mm256_permute2f128_ps::<0x31>(q[0], q[4]),
+                a._mm256_permute2f128_ps::<0x31>(q[1], q[5]),
+                a._mm256_permute2f128_ps::<0x31>(q[2], q[6]),
+                a._mm256_permute2f128_ps::<0x31>(q[3], q[7]),
+            ];
+            let add = |x, y| a._mm256_add_ps(x, y);
+            let four = [
+                add(t[0], t[4]),
+                add(t[1], t[5]),
+                add(t[2], t[6]),
+                add(t[3], t[7]),
+            ];
+            let two = [add(four[0], four[2]), add(four[1], four[3])];
+            cast(add(add(two[0], two[1]), cast(tails)))
+        }
+        #[inline(always)]
+        fn reduce(self, acc: __m256, tail: f32) -> f32 {
+            reduce_array(cast(acc), tail)
+        }
+    }
+
+    /// One layer's `y = W x` for every example, run by `vectorize` inside a function compiled
+    /// with the CPU's AVX features (a closure would not be inlined there, and each intrinsic
+    /// would become a call).
+    struct Layer<'l, 't, const R: usize, const E: usize> {
+        avx: pulp::core_arch::x86::Avx,
+        weight: &'l Tensor<'t>,
+        scratch: &'l mut [f32],
+        per: usize,
+        input: &'l Range<usize>,
+        output: &'l Range<usize>,
+    }
+
+    impl<const R: usize, const E: usize> pulp::NullaryFnOnce for Layer<'_, '_, R, E> {
+        type Output = ();
+        #[inline(always)]
+        fn call(self) {
+            let sums = Avx(self.avx);
+            super::weights_times::<Avx, R, E>(
+                sums,
+                self.weight,
+                self.scratch,
+                self.per,
+                self.input,
+                self.output,
+            );
+        }
+    }
+
+    /// `y = W x` for every example with AVX-512 (8 rows x 2 examples per block, in 32
+    /// registers) or AVX2 (4 x 2, in 16); false when the CPU has neither.
+    pub(super) fn weights_times(
+        weight: &Tensor<'_>,
+        scratch: &mut [f32],
+        per: usize,
+        input: &Range<usize>,
+        output: &Range<usize>,
+    ) -> bool {
+        if let Some(simd) = V4::try_new() {
+            let avx = simd.avx;
+            simd.vectorize(Layer::<8, 2> {
+                avx,
+                weight,
+                scratch,
+                per,
+                input,
+                output,
+            });
+        } else if let Some(simd) = V3::try_new() {
+            let avx = simd.avx;
+            simd.vectorize(Layer::<4, 2> {
+                avx,
+                weight,
+                scratch,
+                per,
+                input,
+                output,
+            });
+        } else {
+            return false;
+        }
+        true
+    }
+
+    #[cfg(test)]
+    mod tests {
+        extern crate std;
+        use std::vec::Vec;
+
+        use half::f16;
+        use mlet_formats::{Dtype, Tensor};
+        use pulp::x86::{V3, V4};
+
+        use super::super::{weights_times, Built, EXAMPLES, ROWS};
+        use super::Layer;
+
+        /// `y = W x` for `examples` examples of `per = n_in + n_out` values, by the build's own
+        /// kernels, the AVX2 blocks (4 x 2) and the AVX-512 blocks (8 x 2), where the CPU has them.
+        fn outputs(weight: &Tensor<'_>, xs: &[f32], n_in: usize, n_out: usize) -> Vec<Vec<u32>> {
+            let per = n_in + n_out;
+            let (input, output) = (0..n_in, n_in..per);
+            let fresh = || -> Vec<f32> {
+                xs.chunks(n_in)
+                    .flat_map(|x| x.iter().copied().chain((0..n_out).map(|_| 0.0)))
+                    .collect()
+            };
+            let bits = |s: Vec<f32>| s.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+            let mut out = Vec::new();
+            let mut scratch = fresh();
+            weights_times::<Built, ROWS, EXAMPLES>(
+                Built,
+                weight,
+                &mut scratch,
+                per,
+                &input,
+                &output,
+            );
+            out.push(bits(scratch));
+            if let Some(simd) = V3::try_new() {
+                let mut scratch = fresh();
+                let (avx, scratch_ref) = (simd.avx, &mut scratch[..]);
+                simd.vectorize(Layer::<4, 2> {
+                    avx,
+                    weight,
+                    scratch: scratch_ref,
+                    per,
+                    input: &input,
+                    output: &output,
+                });
+                out.push(bits(scratch));
+            }
+            if let Some(simd) = V4::try_new() {
+                let mut scratch = fresh();
+                let (avx, scratch_ref) = (simd.avx, &mut scratch[..]);
+                simd.vectorize(Layer::<8, 2> {
+                    avx,
+                    weight,
+                    scratch: scratch_ref,
+                    per,
+                    input: &input,
+                    output: &output,
+                });
+                out.push(bits(scratch));
+            }
+            out
+        }
+
+        #[test]
+        fn avx2_and_avx512_blocks_give_the_bits_of_the_built_kernels() {
+            let mut state = 0x2545_f491_4f6c_dd1du64;
+            let mut next = || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
+            };
+            for (n_in, n_out, examples) in [
+                (1, 1, 1),
+                (7, 3, 2),
+                (13, 64, 5),
+                (37, 9, 64),
+                (64, 17, 3),
+                (367, 20, 7),
+            ] {
+                let w: Vec<f32> = (0..n_in * n_out).map(|_| next()).collect();
+                let xs: Vec<f32> = (0..n_in * examples).map(|_| next()).collect();
+                let f32_bytes: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
+                let f16_bytes: Vec<u8> = w
+                    .iter()
+                    .flat_map(|&v| f16::from_f32(v).to_le_bytes())
+                    .collect();
+                for (dtype, bytes) in [(Dtype::F32, &f32_bytes), (Dtype::F16, &f16_bytes)] {
+                    let weight = Tensor { dtype, bytes };
+                    let all = outputs(&weight, &xs, n_in, n_out);
+                    if all.len() == 1 {
+                        std::eprintln!("this CPU has no AVX2: nothing to compare");
+                    }
+                    for other in &all[1..] {
+                        assert_eq!(
+                            &all[0], other,
+                            "{dtype:?} {n_in} -> {n_out}, {examples} examples"
+                        );
+                    }
+                }
+            }
         }
     }
 }
