@@ -182,6 +182,7 @@ fn reduce_array(a: [f32; LANES], tail: f32) -> f32 {
 }
 
 /// `sum a[i] * b[i]` for two vectors of the same length, in the fixed order.
+#[inline(always)]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_rows([a], b, |v| *v)[0]
 }
@@ -396,20 +397,36 @@ pub(crate) fn linear(
     output: Range<usize>,
     relu: bool,
 ) {
+    let io = (input, output);
     #[cfg(all(
         target_arch = "x86_64",
         feature = "dispatch",
         not(target_feature = "avx")
     ))]
-    let done = avx::weights_times(&layer.weight, scratch, per, &input, &output);
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        feature = "dispatch",
-        not(target_feature = "avx")
-    )))]
-    let done = false;
-    if !done {
-        weights_times::<Built, ROWS, EXAMPLES>(Built, &layer.weight, scratch, per, &input, &output);
+    if avx::linear(layer, scratch, per, &io, relu) {
+        return;
+    }
+    linear_with::<Built, ROWS, EXAMPLES>(Built, layer, scratch, per, &io, relu);
+}
+
+/// `linear` with the sums `L` in blocks of `R` rows x `E` examples.
+#[inline(always)]
+fn linear_with<L: Sums, const R: usize, const E: usize>(
+    sums: L,
+    layer: &LayerTensors<'_>,
+    scratch: &mut [f32],
+    per: usize,
+    (input, output): &(Range<usize>, Range<usize>),
+    relu: bool,
+) {
+    let w = layer.weight.bytes;
+    match layer.weight.dtype {
+        Dtype::F16 => matvec::<L, R, E, 2>(sums, w, scratch, per, input, output, |b| {
+            f16::from_le_bytes(*b).to_f32()
+        }),
+        _ => matvec::<L, R, E, 4>(sums, w, scratch, per, input, output, |b| {
+            f32::from_le_bytes(*b)
+        }),
     }
     for example in scratch.chunks_exact_mut(per) {
         for (j, y) in example[output.clone()].iter_mut().enumerate() {
@@ -419,28 +436,7 @@ pub(crate) fn linear(
     }
 }
 
-/// `y = W x` for every example (`matvec`), with F32 or F16 weights.
-#[inline(always)]
-fn weights_times<L: Sums, const R: usize, const E: usize>(
-    sums: L,
-    weight: &Tensor<'_>,
-    scratch: &mut [f32],
-    per: usize,
-    input: &Range<usize>,
-    output: &Range<usize>,
-) {
-    let w = weight.bytes;
-    match weight.dtype {
-        Dtype::F16 => matvec::<L, R, E, 2>(sums, w, scratch, per, input, output, |b| {
-            f16::from_le_bytes(*b).to_f32()
-        }),
-        _ => matvec::<L, R, E, 4>(sums, w, scratch, per, input, output, |b| {
-            f32::from_le_bytes(*b)
-        }),
-    }
-}
-
-/// The layers' products in AVX registers on an x86-64 CPU that has them, picked at run time
+/// The layers in AVX registers on an x86-64 CPU that has them, picked at run time
 /// (`pulp` detects the CPU and compiles the kernels inside a function with the AVX2 or AVX-512
 /// target features; no `unsafe` here). The default x86-64 build otherwise has only SSE2.
 #[cfg(all(
@@ -452,11 +448,11 @@ mod avx {
     use core::arch::x86_64::__m256;
     use core::ops::Range;
 
-    use mlet_formats::Tensor;
+    use mlet_formats::LayerTensors;
     use pulp::bytemuck::cast;
     use pulp::x86::{V3, V4};
 
-    use super::{reduce_array, Sums, LANES};
+    use super::{linear_with, reduce_array, Sums, LANES};
 
     /// 8 partial sums in one AVX register; the token proves that the CPU has AVX.
     #[derive(Clone, Copy)]
@@ -522,16 +518,16 @@ mod avx {
         }
     }
 
-    /// One layer's `y = W x` for every example, run by `vectorize` inside a function compiled
+    /// One layer (`linear`) for every example, run by `vectorize` inside a function compiled
     /// with the CPU's AVX features (a closure would not be inlined there, and each intrinsic
     /// would become a call).
     struct Layer<'l, 't, const R: usize, const E: usize> {
         avx: pulp::core_arch::x86::Avx,
-        weight: &'l Tensor<'t>,
+        layer: &'l LayerTensors<'t>,
         scratch: &'l mut [f32],
         per: usize,
-        input: &'l Range<usize>,
-        output: &'l Range<usize>,
+        io: &'l (Range<usize>, Range<usize>),
+        relu: bool,
     }
 
     impl<const R: usize, const E: usize> pulp::NullaryFnOnce for Layer<'_, '_, R, E> {
@@ -539,45 +535,38 @@ mod avx {
         #[inline(always)]
         fn call(self) {
             let sums = Avx(self.avx);
-            super::weights_times::<Avx, R, E>(
-                sums,
-                self.weight,
-                self.scratch,
-                self.per,
-                self.input,
-                self.output,
-            );
+            linear_with::<Avx, R, E>(sums, self.layer, self.scratch, self.per, self.io, self.relu);
         }
     }
 
-    /// `y = W x` for every example with AVX-512 (8 rows x 2 examples per block, in 32
-    /// registers) or AVX2 (4 x 2, in 16); false when the CPU has neither.
-    pub(super) fn weights_times(
-        weight: &Tensor<'_>,
+    /// `linear` with AVX-512 (8 rows x 2 examples per block, in 32 registers) or AVX2 (4 x 2,
+    /// in 16); false when the CPU has neither.
+    pub(super) fn linear(
+        layer: &LayerTensors<'_>,
         scratch: &mut [f32],
         per: usize,
-        input: &Range<usize>,
-        output: &Range<usize>,
+        io: &(Range<usize>, Range<usize>),
+        relu: bool,
     ) -> bool {
         if let Some(simd) = V4::try_new() {
             let avx = simd.avx;
             simd.vectorize(Layer::<8, 2> {
                 avx,
-                weight,
+                layer,
                 scratch,
                 per,
-                input,
-                output,
+                io,
+                relu,
             });
         } else if let Some(simd) = V3::try_new() {
             let avx = simd.avx;
             simd.vectorize(Layer::<4, 2> {
                 avx,
-                weight,
+                layer,
                 scratch,
                 per,
-                input,
-                output,
+                io,
+                relu,
             });
         } else {
             return false;
@@ -591,17 +580,23 @@ mod avx {
         use std::vec::Vec;
 
         use half::f16;
-        use mlet_formats::{Dtype, Tensor};
+        use mlet_formats::{Dtype, LayerTensors, Tensor};
         use pulp::x86::{V3, V4};
 
-        use super::super::{weights_times, Built, EXAMPLES, ROWS};
+        use super::super::{linear_with, Built, EXAMPLES, ROWS};
         use super::Layer;
 
-        /// `y = W x` for `examples` examples of `per = n_in + n_out` values, by the build's own
-        /// kernels, the AVX2 blocks (4 x 2) and the AVX-512 blocks (8 x 2), where the CPU has them.
-        fn outputs(weight: &Tensor<'_>, xs: &[f32], n_in: usize, n_out: usize) -> Vec<Vec<u32>> {
+        /// `linear` with ReLU for `examples` examples of `per = n_in + n_out` values, by the
+        /// build's own kernels, the AVX2 blocks (4 x 2) and the AVX-512 blocks (8 x 2), where
+        /// the CPU has them.
+        fn outputs(
+            layer: &LayerTensors<'_>,
+            xs: &[f32],
+            n_in: usize,
+            n_out: usize,
+        ) -> Vec<Vec<u32>> {
             let per = n_in + n_out;
-            let (input, output) = (0..n_in, n_in..per);
+            let io = (0..n_in, n_in..per);
             let fresh = || -> Vec<f32> {
                 xs.chunks(n_in)
                     .flat_map(|x| x.iter().copied().chain((0..n_out).map(|_| 0.0)))
@@ -610,25 +605,18 @@ mod avx {
             let bits = |s: Vec<f32>| s.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
             let mut out = Vec::new();
             let mut scratch = fresh();
-            weights_times::<Built, ROWS, EXAMPLES>(
-                Built,
-                weight,
-                &mut scratch,
-                per,
-                &input,
-                &output,
-            );
+            linear_with::<Built, ROWS, EXAMPLES>(Built, layer, &mut scratch, per, &io, true);
             out.push(bits(scratch));
             if let Some(simd) = V3::try_new() {
                 let mut scratch = fresh();
                 let (avx, scratch_ref) = (simd.avx, &mut scratch[..]);
                 simd.vectorize(Layer::<4, 2> {
                     avx,
-                    weight,
+                    layer,
                     scratch: scratch_ref,
                     per,
-                    input: &input,
-                    output: &output,
+                    io: &io,
+                    relu: true,
                 });
                 out.push(bits(scratch));
             }
@@ -637,11 +625,11 @@ mod avx {
                 let (avx, scratch_ref) = (simd.avx, &mut scratch[..]);
                 simd.vectorize(Layer::<8, 2> {
                     avx,
-                    weight,
+                    layer,
                     scratch: scratch_ref,
                     per,
-                    input: &input,
-                    output: &output,
+                    io: &io,
+                    relu: true,
                 });
                 out.push(bits(scratch));
             }
@@ -666,6 +654,11 @@ mod avx {
                 (367, 20, 7),
             ] {
                 let w: Vec<f32> = (0..n_in * n_out).map(|_| next()).collect();
+                let b: Vec<u8> = (0..n_out).flat_map(|_| next().to_le_bytes()).collect();
+                let bias = Tensor {
+                    dtype: Dtype::F32,
+                    bytes: &b,
+                };
                 let xs: Vec<f32> = (0..n_in * examples).map(|_| next()).collect();
                 let f32_bytes: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
                 let f16_bytes: Vec<u8> = w
@@ -673,8 +666,11 @@ mod avx {
                     .flat_map(|&v| f16::from_f32(v).to_le_bytes())
                     .collect();
                 for (dtype, bytes) in [(Dtype::F32, &f32_bytes), (Dtype::F16, &f16_bytes)] {
-                    let weight = Tensor { dtype, bytes };
-                    let all = outputs(&weight, &xs, n_in, n_out);
+                    let layer = LayerTensors {
+                        weight: Tensor { dtype, bytes },
+                        bias,
+                    };
+                    let all = outputs(&layer, &xs, n_in, n_out);
                     if all.len() == 1 {
                         std::eprintln!("this CPU has no AVX2: nothing to compare");
                     }
