@@ -123,7 +123,7 @@ mod lanes {
 use lanes::{add_lanes, add_products, lanes, reduce8, to_array, Lanes, ZERO};
 
 /// The 8 partial sums of `dot_block`, in the registers of one instruction set: the build's own
-/// ([`Built`]), or on x86-64 the AVX ones picked at run time ([`avx::Avx`]). Every
+/// (`Built`), or on x86-64 the AVX ones picked at run time (`avx::Avx`). Every
 /// implementation adds the same products in the same order, so the bits do not depend on it.
 trait Sums: Copy {
     /// 8 partial sums.
