@@ -4,7 +4,9 @@
 //! [`mlet_formats`]) in place: from RAM or memory-mapped flash, with a caller-provided f32
 //! scratch buffer, no heap, no `std`, no panics and no `unsafe` of its own. On x86-64, with the
 //! `dispatch` feature (on by default), the MLP layers run in AVX-512 or AVX2 kernels picked at
-//! run time when the CPU has them (through `pulp`), with the same bits as every other build.
+//! run time when the CPU and the OS support them (through `pulp`, which then needs `std` on
+//! x86-64; `default-features = false` for a `no_std` x86-64 target), with the same bits as every
+//! other build.
 //!
 //! ```no_run
 //! # fn demo(file: &[u8]) -> Result<(), mlet_runtime::Error> {
