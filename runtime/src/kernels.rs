@@ -539,8 +539,15 @@ mod avx {
         }
     }
 
-    /// `linear` with AVX-512 (8 rows x 2 examples per block, in 32 registers) or AVX2 (4 x 2,
-    /// in 16); false when the CPU has neither.
+    /// The AVX levels with kernels: AVX-512 (8 rows x 2 examples per block, in 32 registers)
+    /// and AVX2 (4 x 2, in 16).
+    #[derive(Clone, Copy, Debug)]
+    pub(super) enum Level {
+        Avx512,
+        Avx2,
+    }
+
+    /// `linear` at the best level the CPU has; false when it has neither.
     pub(super) fn linear(
         layer: &LayerTensors<'_>,
         scratch: &mut [f32],
@@ -548,30 +555,44 @@ mod avx {
         io: &(Range<usize>, Range<usize>),
         relu: bool,
     ) -> bool {
-        if let Some(simd) = V4::try_new() {
-            let avx = simd.avx;
-            simd.vectorize(Layer::<8, 2> {
-                avx,
-                layer,
-                scratch,
-                per,
-                io,
-                relu,
-            });
-        } else if let Some(simd) = V3::try_new() {
-            let avx = simd.avx;
-            simd.vectorize(Layer::<4, 2> {
-                avx,
-                layer,
-                scratch,
-                per,
-                io,
-                relu,
-            });
-        } else {
-            return false;
+        linear_at(Level::Avx512, layer, scratch, per, io, relu)
+            || linear_at(Level::Avx2, layer, scratch, per, io, relu)
+    }
+
+    /// `linear` at `level`; false when the CPU does not have it.
+    pub(super) fn linear_at(
+        level: Level,
+        layer: &LayerTensors<'_>,
+        scratch: &mut [f32],
+        per: usize,
+        io: &(Range<usize>, Range<usize>),
+        relu: bool,
+    ) -> bool {
+        match level {
+            Level::Avx512 => V4::try_new().map(|simd| {
+                let avx = simd.avx;
+                simd.vectorize(Layer::<8, 2> {
+                    avx,
+                    layer,
+                    scratch,
+                    per,
+                    io,
+                    relu,
+                })
+            }),
+            Level::Avx2 => V3::try_new().map(|simd| {
+                let avx = simd.avx;
+                simd.vectorize(Layer::<4, 2> {
+                    avx,
+                    layer,
+                    scratch,
+                    per,
+                    io,
+                    relu,
+                })
+            }),
         }
-        true
+        .is_some()
     }
 
     #[cfg(test)]
@@ -581,10 +602,9 @@ mod avx {
 
         use half::f16;
         use mlet_formats::{Dtype, LayerTensors, Tensor};
-        use pulp::x86::{V3, V4};
 
         use super::super::{linear_with, Built, EXAMPLES, ROWS};
-        use super::Layer;
+        use super::{linear_at, Level};
 
         /// `linear` with ReLU for `examples` examples of `per = n_in + n_out` values, by the
         /// build's own kernels, the AVX2 blocks (4 x 2) and the AVX-512 blocks (8 x 2), where
@@ -607,31 +627,11 @@ mod avx {
             let mut scratch = fresh();
             linear_with::<Built, ROWS, EXAMPLES>(Built, layer, &mut scratch, per, &io, true);
             out.push(bits(scratch));
-            if let Some(simd) = V3::try_new() {
+            for level in [Level::Avx2, Level::Avx512] {
                 let mut scratch = fresh();
-                let (avx, scratch_ref) = (simd.avx, &mut scratch[..]);
-                simd.vectorize(Layer::<4, 2> {
-                    avx,
-                    layer,
-                    scratch: scratch_ref,
-                    per,
-                    io: &io,
-                    relu: true,
-                });
-                out.push(bits(scratch));
-            }
-            if let Some(simd) = V4::try_new() {
-                let mut scratch = fresh();
-                let (avx, scratch_ref) = (simd.avx, &mut scratch[..]);
-                simd.vectorize(Layer::<8, 2> {
-                    avx,
-                    layer,
-                    scratch: scratch_ref,
-                    per,
-                    io: &io,
-                    relu: true,
-                });
-                out.push(bits(scratch));
+                if linear_at(level, layer, &mut scratch, per, &io, true) {
+                    out.push(bits(scratch));
+                }
             }
             out
         }
