@@ -7,6 +7,7 @@
 # runtime code to its 12 KB budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 
 if ! command -v qemu-system-arm >/dev/null || ! command -v arm-none-eabi-nm >/dev/null; then
     if [ "$(id -u)" != 0 ]; then
@@ -18,10 +19,7 @@ if ! command -v qemu-system-arm >/dev/null || ! command -v arm-none-eabi-nm >/de
 fi
 rustup target add thumbv7em-none-eabihf thumbv7m-none-eabi
 
-if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
-fi
-.venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+make_venv .venv scripts/requirements-test.txt
 export MLET_PYTHON="$PWD/.venv/bin/python"
 
 echo "== no_std runtime builds for Cortex-M4F and Cortex-M3"
@@ -33,20 +31,16 @@ export PROPTEST_CASES
 cargo test --workspace
 
 echo "== runtime without run-time dispatch (x86-64 baseline: SSE2 only)"
-sse2=(env CARGO_TARGET_DIR=target/sse2 cargo)
-"${sse2[@]}" test --quiet -p mlet-runtime --no-default-features --test reference
+"${SSE2_CARGO[@]}" test --quiet -p mlet-runtime --no-default-features --test reference
 
 echo "== runtime built for this CPU (target-cpu=native: examples grouped per weight load with AVX)"
-native=(env RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR=target/native cargo)
-"${native[@]}" test --quiet -p mlet-runtime --test reference
+"${NATIVE_CARGO[@]}" test --quiet -p mlet-runtime --test reference
 # The same model and rows scored by every build must give the same bits: the default (AVX
 # kernels picked at run time where the CPU has them), SSE2 only, and built for this CPU.
-cargo build --quiet --release -p mlet-benches --bin score_vs_reference
-"${sse2[@]}" build --quiet --release -p mlet-benches --no-default-features --bin score_vs_reference
-"${native[@]}" build --quiet --release -p mlet-benches --bin score_vs_reference
+build_score_vs_reference
 bits=$(mktemp -d)
 for tables in f32 f16 int8; do
-    for build in release sse2/release native/release; do
+    for build in "${BUILD_DIRS[@]}"; do
         target/$build/score_vs_reference "$bits/${build%/release}" small "$tables" >/dev/null
     done
     cmp "$bits/release/probs.f32" "$bits/sse2/probs.f32"

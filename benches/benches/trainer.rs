@@ -2,7 +2,7 @@
 //! bottom 13-512-256-64-d, top 512-256-1, batch 128, SGD lr 0.2), on the CPU.
 //!
 //! Two steps, both what the training loop calls per batch: `cpu` is
-//! `mlet_trainer::cpu_step::CpuStep::step` (the hand-written step the loop uses on the CPU) and
+//! `mlet_trainer::step::CpuStep::step` (the hand-written step the loop uses on the CPU) and
 //! `autograd` is `mlet_trainer::step::AutogradStep` (candle autograd, the loop's step on other
 //! devices and the CPU step's oracle). Each does forward from the touched rows, backward and the
 //! sparse optimizer update. One thread: run with `RAYON_NUM_THREADS=1`. Tables have 2^14 rows
@@ -13,11 +13,11 @@
 
 use candle_core::Device;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mlet_trainer::cpu_step::CpuStep;
 use mlet_trainer::data::{Batch, DataSpec, ReadOptions};
 use mlet_trainer::model::{Dlrm, ModelSpec};
 use mlet_trainer::optim::{Optimizer, OptimizerKind};
 use mlet_trainer::step::AutogradStep;
+use mlet_trainer::step::CpuStep;
 
 /// Rows per table.
 const ROWS: usize = 1 << 14;

@@ -11,7 +11,8 @@
 # On a CPU (checks the script end to end; --autograd runs the CUDA path's step on the CPU):
 #   DEVICE=cpu ROWS=20000 VAL_ROWS=5000 MLET=target/debug/mlet bash benches/gpu/run.sh
 # Each training run gets RUN_TIMEOUT seconds (default 300); a run that fails or times out prints
-# its last error lines and the table goes on. With LOGS=DIR, every run's stderr is kept there.
+# its last error lines and the table goes on; the script then exits non-zero at the end. With
+# LOGS=DIR, every run's stderr is kept there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 device=${DEVICE:-cuda}
@@ -60,21 +61,24 @@ PY
 "$mlet" synth --rows "$val_rows" --seed 2 --out "$work/val.tsv" 2>/dev/null
 echo "device $device; $rows training rows, $val_rows validation rows (mlet synth); SGD lr 0.1, 1 epoch"
 printf '%-14s %6s %12s %12s %8s %9s %9s\n' model batch "ours smp/s" "torch smp/s" ratio "ours AUC" "torch AUC"
+failed=0
 for batch in 2048 128; do
     for run in "plain-d16 16 0" "mlet-d4-k64 4 64"; do
         read -r name dim k <<<"$run"
+        mlet_k=()
+        [ "$k" != 0 ] && mlet_k=(--mlet-k "$k")
         log="$logs/$name-b$batch"
         if ! timeout "$run_timeout" "$mlet" train --data "criteo:$work/train.tsv" --val "criteo:$work/val.tsv" \
-            --device "$device" "${autograd[@]}" --dim "$dim" --mlet-k "$k" --batch "$batch" --lr 0.1 --json \
+            --device "$device" "${autograd[@]}" --dim "$dim" "${mlet_k[@]}" --batch "$batch" --lr 0.1 --json \
             >"$log.ours" 2>"$log.ours.err"; then
-            echo "$name batch $batch: ours failed or timed out:"; tail -n 5 "$log.ours.err"; continue
+            echo "$name batch $batch: ours failed or timed out:"; tail -n 5 "$log.ours.err"; failed=1; continue
         fi
         ours=$(tail -n 1 "$log.ours")
         table_rows=$("$python" -c 'import json,sys; print(",".join(map(str, json.loads(sys.argv[1])["table_rows"])))' "$ours")
         if ! timeout "$run_timeout" "$python" benches/reference/train_torch.py --train "$work/train.tsv" \
             --val "$work/val.tsv" --table-rows "$table_rows" --dim "$dim" --mlet-k "$k" --batch "$batch" \
             --lr 0.1 --device "$device" >"$log.torch" 2>"$log.torch.err"; then
-            echo "$name batch $batch: torch failed or timed out:"; tail -n 5 "$log.torch.err"; continue
+            echo "$name batch $batch: torch failed or timed out:"; tail -n 5 "$log.torch.err"; failed=1; continue
         fi
         theirs=$(tail -n 1 "$log.torch")
         "$python" - "$name" "$batch" "$ours" "$theirs" <<'PY'
@@ -86,3 +90,7 @@ print(f"{name:<14} {batch:>6} {o['samples_per_s']:12.0f} {t['samples_per_s']:12.
 PY
     done
 done
+if [ "$failed" != 0 ]; then
+    echo "some runs failed (see above)" >&2
+    exit 1
+fi

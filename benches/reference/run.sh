@@ -8,16 +8,10 @@
 # usage: bash benches/reference/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/lib.sh
 venv=benches/reference/.venv
-if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet -r benches/reference/requirements.txt
-fi
-cargo build --quiet --release -p mlet-benches --bin score_vs_reference
-CARGO_TARGET_DIR=target/sse2 \
-    cargo build --quiet --release -p mlet-benches --no-default-features --bin score_vs_reference
-RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR=target/native \
-    cargo build --quiet --release -p mlet-benches --bin score_vs_reference
+make_venv "$venv" benches/reference/requirements.txt
+build_score_vs_reference
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; one thread each"

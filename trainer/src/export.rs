@@ -15,9 +15,8 @@
 
 use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use half::f16;
 use mlet_formats::writer::{ModelWriter, OwnedTensor};
 use mlet_formats::{Config, DenseTransform, EmbeddingDtype, ModelFile};
@@ -28,23 +27,12 @@ use crate::model::{Dlrm, Linear};
 const COLLAPSE_CHUNK: usize = 1 << 16;
 
 /// How int8 tables are scaled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Int8Scale {
     /// One F16 scale and offset per row.
     Row,
     /// One F32 scale and offset per table.
     Table,
-}
-
-impl FromStr for Int8Scale {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "row" => Ok(Int8Scale::Row),
-            "table" => Ok(Int8Scale::Table),
-            _ => bail!("unknown int8 scale `{s}` (expected row or table)"),
-        }
-    }
 }
 
 impl fmt::Display for Int8Scale {
@@ -53,16 +41,6 @@ impl fmt::Display for Int8Scale {
             Int8Scale::Row => "row",
             Int8Scale::Table => "table",
         })
-    }
-}
-
-/// Parses `f32`, `f16` or `int8`.
-pub fn parse_dtype(s: &str) -> Result<EmbeddingDtype> {
-    match s {
-        "f32" => Ok(EmbeddingDtype::F32),
-        "f16" => Ok(EmbeddingDtype::F16),
-        "int8" => Ok(EmbeddingDtype::Int8),
-        _ => bail!("unknown embedding dtype `{s}` (expected f32, f16 or int8)"),
     }
 }
 

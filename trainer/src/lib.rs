@@ -2,18 +2,33 @@
 //!
 //! Trains DLRM click-through-rate models with plain or MLET embedding tables on candle (CPU, or
 //! CUDA with the `cuda` feature), evaluates them, collapses MLET's two layers into one table,
-//! quantizes, and exports MLET model files (format v1, see `mlet_formats`). The `mlet` command
-//! (src/main.rs) drives it.
+//! quantizes, and exports model files that `mlet-runtime` scores (the format is
+//! `mlet_formats`'). The `mlet` command (src/main.rs, src/cli/) drives it.
+//!
+//! The modules, in the order data flows through them:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`data`] | data specs, streaming readers (Criteo, Avazu, synthetic), the reader thread |
+//! | [`model`] | the DLRM on candle tensors: plain or MLET tables, forward pass, collapse |
+//! | [`step`] | one training step, hand-written for the CPU or by candle's autograd |
+//! | [`optim`] | SGD and row-wise Adagrad, updating the touched table rows in place |
+//! | [`train`] | the run: splits, table sizes, epochs, validation, best weights, resume |
+//! | [`checkpoint`] | the whole training state in one file |
+//! | [`export`] | collapse, quantize and write a model file |
+//! | [`score`] | scoring data through an exported file with `mlet-runtime` |
+//! | [`metrics`] | AUC, logloss, normalized entropy, accuracy |
+//! | [`footprint`] | the accuracy-against-bytes benchmark |
+//! | [`demo`] | the README's main job |
+//! | [`output`] | output paths checked up front, atomic files, standard output |
+//! | [`rng`] | the seeded generator every random number comes from |
 #![warn(missing_docs)]
 
 pub mod checkpoint;
-pub mod cpu;
-pub mod cpu_step;
 pub mod data;
 pub mod demo;
 pub mod export;
 pub mod footprint;
-pub mod index_add;
 pub mod metrics;
 pub mod model;
 pub mod optim;

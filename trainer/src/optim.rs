@@ -11,38 +11,26 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::str::FromStr;
 
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
 
-use crate::cpu::write_f32;
-use crate::index_add::index_add_rows;
 use crate::model::Dlrm;
-use crate::step::TouchedRows;
+use crate::step::autograd::TouchedRows;
+use crate::step::index_add::index_add_rows;
+use crate::step::slices::write_f32;
 
 /// Added to the root of the Adagrad accumulator.
 pub const ADAGRAD_EPS: f64 = 1e-8;
 
 /// Which optimizer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OptimizerKind {
     /// Plain SGD.
     Sgd,
     /// Row-wise Adagrad for tables, element-wise for the rest.
     Adagrad,
-}
-
-impl FromStr for OptimizerKind {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "sgd" => Ok(OptimizerKind::Sgd),
-            "adagrad" => Ok(OptimizerKind::Adagrad),
-            _ => bail!("unknown optimizer `{s}` (expected sgd or adagrad)"),
-        }
-    }
 }
 
 impl fmt::Display for OptimizerKind {

@@ -6,6 +6,7 @@
 //! run resumed from a checkpoint ends with the same bits as an uninterrupted one on the CPU.
 
 use std::collections::{HashMap, HashSet};
+use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,12 +17,11 @@ use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::checkpoint::{Checkpoint, Position};
-use crate::cpu_step::CpuStep;
 use crate::data::{BatchStream, DataSpec, ReadOptions};
 use crate::metrics::Metrics;
 use crate::model::{Dlrm, ModelSpec};
 use crate::optim::{Optimizer, OptimizerKind};
-use crate::step::AutogradStep;
+use crate::step::{Loss, Step};
 
 /// Where validation rows come from.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,12 +63,12 @@ pub struct TrainSettings {
     pub seed: u64,
     /// Optimizer.
     pub optimizer: OptimizerKind,
-    /// Validate every this many steps and keep the best weights (0 = only at the end).
-    pub eval_every: u64,
+    /// Validate every this many steps and keep the best weights (`None`: only at the end).
+    pub eval_every: Option<u64>,
     /// Checkpoint file (also written on interruption; default `mlet-checkpoint.safetensors`).
     pub checkpoint: Option<PathBuf>,
-    /// Write a checkpoint every this many steps (0 = never).
-    pub checkpoint_every: u64,
+    /// Write a checkpoint every this many steps (`None`: only when stopped).
+    pub checkpoint_every: Option<u64>,
     /// Continue from this checkpoint.
     pub resume: Option<PathBuf>,
     /// Skip and count malformed lines instead of stopping.
@@ -100,9 +100,9 @@ impl TrainSettings {
             lr: 0.2,
             seed: 0,
             optimizer: OptimizerKind::Sgd,
-            eval_every: 0,
+            eval_every: None,
             checkpoint: None,
-            checkpoint_every: 0,
+            checkpoint_every: None,
             resume: None,
             skip_bad_lines: false,
             progress: false,
@@ -132,7 +132,7 @@ impl TrainSettings {
             ("lr", self.lr.to_string()),
             ("seed", self.seed.to_string()),
             ("optimizer", self.optimizer.to_string()),
-            ("eval_every", self.eval_every.to_string()),
+            ("eval_every", self.eval_every.unwrap_or(0).to_string()),
             ("skip_bad_lines", self.skip_bad_lines.to_string()),
         ]
         .into_iter()
@@ -205,7 +205,7 @@ pub fn plan(settings: &TrainSettings) -> Result<Plan> {
             )
         }
     };
-    if settings.eval_every > 0 && validation.is_none() {
+    if settings.eval_every.is_some() && validation.is_none() {
         bail!("--eval-every needs validation data (--val or --val-fraction)");
     }
     let (table_rows, train_examples) = distinct_rows(
@@ -356,12 +356,7 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
         best = restore_best(&checkpoint, &model)?;
     }
 
-    // The hand-written step on the CPU; candle's autograd elsewhere.
-    let mut step = if settings.device.is_cpu() && !settings.autograd {
-        Step::Cpu(Box::new(CpuStep::new(&model)?))
-    } else {
-        Step::Autograd(AutogradStep::default())
-    };
+    let mut step = Step::new(&model, settings.autograd)?;
     let total_examples = plan.train_examples * settings.epochs as u64;
     let bar = progress_bar(settings.progress, total_examples);
     bar.set_position((position.epoch as u64 * plan.train_examples).min(total_examples));
@@ -381,12 +376,7 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
         )?;
         let mut tick = Instant::now();
         while let Some(batch) = stream.next_batch()? {
-            match &mut step {
-                Step::Cpu(cpu) => losses.push(cpu.step(&model, &mut optimizer, &batch)?),
-                Step::Autograd(autograd) => {
-                    losses.push_pending(autograd.step(&model, &mut optimizer, &batch)?)
-                }
-            }
+            losses.push(step.run(&model, &mut optimizer, &batch)?);
             position.step += 1;
             position.next_row = batch.next_row;
             samples += batch.len() as u64;
@@ -399,7 +389,10 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
                 let rate = samples as f64 / busy.as_secs_f64().max(1e-9);
                 bar.set_message(format!("{rate:.0} samples/s  loss {loss:.4}"));
             }
-            if settings.eval_every > 0 && position.step.is_multiple_of(settings.eval_every) {
+            if settings
+                .eval_every
+                .is_some_and(|n| position.step.is_multiple_of(n))
+            {
                 let (spec, rows) = plan
                     .validation
                     .as_ref()
@@ -413,7 +406,7 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
                     position.step, metrics.auc, metrics.logloss
                 );
                 if bar.is_hidden() {
-                    eprintln!("{line}");
+                    let _ = writeln!(std::io::stderr(), "{line}");
                 } else {
                     bar.println(line);
                 }
@@ -421,8 +414,9 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
                     best = Some(Best::snapshot(&model, metrics, position.step)?);
                 }
             }
-            let due = settings.checkpoint_every > 0
-                && position.step.is_multiple_of(settings.checkpoint_every);
+            let due = settings
+                .checkpoint_every
+                .is_some_and(|n| position.step.is_multiple_of(n));
             let stopping = stop.load(Ordering::SeqCst);
             if due || stopping {
                 stop_clock(&mut losses, &mut busy, tick)?;
@@ -494,14 +488,6 @@ fn stop_clock(losses: &mut LossLog, busy: &mut Duration, tick: Instant) -> Resul
 /// Steps between progress updates; the losses are read back (a wait for the device) this often.
 const PROGRESS_EVERY: u64 = 20;
 
-/// The training step in use.
-enum Step {
-    /// The hand-written CPU step.
-    Cpu(Box<CpuStep>),
-    /// Candle's autograd, on any device.
-    Autograd(AutogradStep),
-}
-
 /// Step losses and their running average (`a = 0.98 a + 0.02 loss`). Losses still on the device
 /// wait in `pending` until [`LossLog::read`], so that a step never waits for the device.
 #[derive(Default)]
@@ -511,15 +497,18 @@ struct LossLog {
 }
 
 impl LossLog {
-    /// Adds a loss known on the host.
-    fn push(&mut self, loss: f32) {
-        let loss = loss as f64;
-        self.average = Some(self.average.map_or(loss, |a| 0.98 * a + 0.02 * loss));
+    /// Adds a step's loss; one still on the device waits in `pending`.
+    fn push(&mut self, loss: Loss) {
+        match loss {
+            Loss::Host(loss) => self.add(loss),
+            Loss::Device(loss) => self.pending.push(loss),
+        }
     }
 
-    /// Adds a loss still on the device (a scalar tensor).
-    fn push_pending(&mut self, loss: Tensor) {
-        self.pending.push(loss);
+    /// Adds a loss known on the host to the running average.
+    fn add(&mut self, loss: f32) {
+        let loss = loss as f64;
+        self.average = Some(self.average.map_or(loss, |a| 0.98 * a + 0.02 * loss));
     }
 
     /// Reads the pending losses back (one copy, which waits for the device's queued work) and
@@ -529,7 +518,7 @@ impl LossLog {
             let values = Tensor::stack(&self.pending, 0)?.to_vec1::<f32>()?;
             self.pending.clear();
             for loss in values {
-                self.push(loss);
+                self.add(loss);
             }
         }
         Ok(self.average.unwrap_or(f64::NAN))

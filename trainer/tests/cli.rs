@@ -1,24 +1,9 @@
 //! The `mlet` command: synth -> train --json -> eval --json -> score -> inspect --json, and a
 //! malformed input's error message.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn mlet(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mlet"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-fn temp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("mlet-cli-{}-{name}", std::process::id()))
-}
+use common::{mlet, temp};
 
 fn last_json(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout.lines().last().expect("a JSON line")).unwrap()
@@ -106,7 +91,7 @@ fn synth_train_eval_score_inspect() {
     assert!(ok, "{err}");
     assert_eq!(std::fs::read_to_string(&scores).unwrap(), out);
 
-    let (ok, out, err) = mlet(&["inspect", model.to_str().unwrap(), "--json"]);
+    let (ok, out, err) = mlet(&["inspect", "--model", model.to_str().unwrap(), "--json"]);
     assert!(ok, "{err}");
     let info = last_json(&out);
     assert_eq!(info["config"]["dim"], 4);

@@ -3,13 +3,15 @@
 //! and MLET, with repeated ids in a batch and a short last batch; untouched table rows stay
 //! bit for bit the same.
 
+mod common;
+
 use candle_core::Device;
-use mlet_trainer::cpu_step::CpuStep;
 use mlet_trainer::data::Batch;
 use mlet_trainer::model::{Dlrm, ModelSpec};
 use mlet_trainer::optim::{Optimizer, OptimizerKind};
 use mlet_trainer::rng::Rng;
 use mlet_trainer::step::AutogradStep;
+use mlet_trainer::step::CpuStep;
 
 fn spec(mlet_k: usize) -> ModelSpec {
     ModelSpec {
@@ -42,12 +44,11 @@ fn batch(seed: u64, rows: usize) -> Batch {
 }
 
 fn values(model: &Dlrm, optimizer: &Optimizer) -> Vec<(String, Vec<f32>)> {
-    model
-        .named_tensors()
+    let state = optimizer
+        .named_state()
         .into_iter()
-        .chain(optimizer.named_state())
-        .map(|(n, t)| (n, t.flatten_all().unwrap().to_vec1().unwrap()))
-        .collect()
+        .map(|(n, t)| (n, t.flatten_all().unwrap().to_vec1().unwrap()));
+    common::weights(model).into_iter().chain(state).collect()
 }
 
 fn check(mlet_k: usize, kind: OptimizerKind, lr: f64) {

@@ -1,7 +1,8 @@
 //! End to end on the real samples in ../shared/data: train, validate, export, re-score the file
 //! with mlet-runtime; MLET collapse equivalence.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::atomic::AtomicBool;
 
 use mlet_formats::EmbeddingDtype;
@@ -12,26 +13,15 @@ use mlet_trainer::optim::OptimizerKind;
 use mlet_trainer::score::score_file;
 use mlet_trainer::train::{train, TrainSettings, Validation};
 
-const CRITEO: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/criteo/criteo_kaggle_train_head10k.tsv"
-);
-const AVAZU_TRAIN: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/avazu/avazu_train_head_part1_8999rows.csv"
-);
-const AVAZU_VAL: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/avazu/avazu_train_head_part2_1000rows.csv"
-);
+use common::{shared_data, temp};
+
+const CRITEO: &str = "criteo/criteo_kaggle_train_head10k.tsv";
+const AVAZU_TRAIN: &str = "avazu/avazu_train_head_part1_8999rows.csv";
+const AVAZU_VAL: &str = "avazu/avazu_train_head_part2_1000rows.csv";
 const LABELED: ReadOptions = ReadOptions {
     skip_bad_lines: false,
     require_labels: true,
 };
-
-fn temp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("mlet-e2e-{}-{name}", std::process::id()))
-}
 
 /// Small MLPs and row-wise Adagrad: what 8,000 rows support without overfitting in one epoch.
 fn small(
@@ -54,7 +44,7 @@ fn small(
 
 #[test]
 fn criteo_first_8000_rows_predict_the_last_2000_and_the_runtime_agrees() {
-    let data = DataSpec::Criteo(CRITEO.into());
+    let data = DataSpec::Criteo(shared_data(CRITEO));
     let settings = small(data.clone(), Validation::Fraction(0.2), 8, 0.03, 32);
     let report = train(&settings, &AtomicBool::new(false)).unwrap();
     let (val_spec, val_rows) = report.plan.validation.clone().unwrap();
@@ -110,10 +100,10 @@ fn criteo_first_8000_rows_predict_the_last_2000_and_the_runtime_agrees() {
 
 #[test]
 fn avazu_part1_predicts_part2() {
-    let data = DataSpec::Avazu(AVAZU_TRAIN.into());
+    let data = DataSpec::Avazu(shared_data(AVAZU_TRAIN));
     let settings = small(
         data,
-        Validation::Data(DataSpec::Avazu(AVAZU_VAL.into())),
+        Validation::Data(DataSpec::Avazu(shared_data(AVAZU_VAL))),
         8,
         0.05,
         64,
@@ -130,7 +120,7 @@ fn avazu_part1_predicts_part2() {
 
 #[test]
 fn mlet_collapse_keeps_the_outputs() {
-    let data = DataSpec::Criteo(CRITEO.into());
+    let data = DataSpec::Criteo(shared_data(CRITEO));
     let mut settings = small(data, Validation::Fraction(0.5), 4, 0.03, 64);
     settings.mlet_k = 32;
     // Train on the first 5,000 rows only: enough to move every part of the model.

@@ -2,36 +2,29 @@
 //! the SVG exists, the Pareto front is not empty, a rerun skips the finished models, a rerun with
 //! other settings is refused, and `--optimizer adagrad` trains other weights.
 
-use std::process::Command;
+mod common;
 
 /// The reduced grid (plain d=4 and d=16, MLET d=4 k=16) with `extra` arguments.
 fn footprint(out: &std::path::Path, extra: &[&str]) -> (bool, String, String) {
-    let result = Command::new(env!("CARGO_BIN_EXE_mlet"))
-        .args([
-            "footprint-bench",
-            "--quick",
-            "--plain-dims",
-            "4,16",
-            "--mlet-dims",
-            "4",
-            "--mlet-ks",
-            "16",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        result.status.success(),
-        String::from_utf8(result.stdout).unwrap(),
-        String::from_utf8(result.stderr).unwrap(),
-    )
+    let mut args: Vec<&str> = vec![
+        "footprint-bench",
+        "--quick",
+        "--plain-dims",
+        "4,16",
+        "--mlet-dims",
+        "4",
+        "--mlet-ks",
+        "16",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    common::mlet(&args)
 }
 
 #[test]
 fn quick_footprint_writes_csv_svg_and_headline() {
-    let out = std::env::temp_dir().join(format!("mlet-footprint-{}", std::process::id()));
+    let out = common::temp("footprint");
     let _ = std::fs::remove_dir_all(&out);
     let (ok, stdout, stderr) = footprint(&out, &[]);
     assert!(ok, "{stderr}");

@@ -1,16 +1,13 @@
 //! Reader edge cases: empty fields, short and long lines, bad hex, CRLF, header only, empty
 //! files, the unlabeled layout, and skipping malformed lines.
 
-use std::path::PathBuf;
+mod common;
+
 
 use mlet_formats::ids::fnv1a32;
 use mlet_trainer::data::{Batch, BatchStream, DataSpec, ReadOptions};
 
-fn temp_file(name: &str, content: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("mlet-readers-{}-{name}", std::process::id()));
-    std::fs::write(&path, content).unwrap();
-    path
-}
+use common::{temp, temp_file};
 
 const TRAIN: ReadOptions = ReadOptions {
     skip_bad_lines: false,
@@ -51,7 +48,7 @@ const INTS: [&str; 13] = [
 fn criteo_empty_fields_are_zero() {
     let empty = criteo_line("1", &[""; 13], "");
     let full = criteo_line("0", &INTS, "68fd1e64");
-    let path = temp_file("empty.tsv", &format!("{empty}\n{full}\n"));
+    let path = temp_file("empty.tsv", format!("{empty}\n{full}\n"));
     let (b, _) = read_all(&DataSpec::Criteo(path), TRAIN).unwrap();
     assert_eq!(b.labels, vec![1.0, 0.0]);
     assert!(b.dense[..13].iter().all(|&v| v == 0.0));
@@ -66,9 +63,9 @@ fn criteo_crlf_reads_like_lf() {
         criteo_line("0", &INTS, "0000000a"),
         criteo_line("1", &INTS, ""),
     ];
-    let lf = temp_file("lf.tsv", &format!("{}\n{}\n", lines[0], lines[1]));
-    let crlf = temp_file("crlf.tsv", &format!("{}\r\n{}\r\n", lines[0], lines[1]));
-    let no_newline = temp_file("nonl.tsv", &format!("{}\n{}", lines[0], lines[1]));
+    let lf = temp_file("lf.tsv", format!("{}\n{}\n", lines[0], lines[1]));
+    let crlf = temp_file("crlf.tsv", format!("{}\r\n{}\r\n", lines[0], lines[1]));
+    let no_newline = temp_file("nonl.tsv", format!("{}\n{}", lines[0], lines[1]));
     let a = read_all(&DataSpec::Criteo(lf), TRAIN).unwrap().0;
     assert_eq!(a.len(), 2);
     assert_eq!(
@@ -154,7 +151,7 @@ fn skip_bad_lines_counts_them() {
     let bad = good.replacen("68fd1e64", "zz", 1);
     let path = temp_file(
         "skip.tsv",
-        &format!("{good}\n{bad}\n{good}\n1\t2\n{good}\n"),
+        format!("{good}\n{bad}\n{good}\n1\t2\n{good}\n"),
     );
     let options = ReadOptions {
         skip_bad_lines: true,
@@ -168,7 +165,7 @@ fn skip_bad_lines_counts_them() {
 fn criteo_unlabeled_layout_scores_but_does_not_train() {
     let line = criteo_line("0", &INTS, "68fd1e64");
     let unlabeled = line.split_once('\t').unwrap().1.to_string();
-    let path = temp_file("test.tsv", &format!("{unlabeled}\n{unlabeled}\n"));
+    let path = temp_file("test.tsv", format!("{unlabeled}\n{unlabeled}\n"));
     let spec = DataSpec::Criteo(path);
     let (b, _) = read_all(&spec, ReadOptions::default()).unwrap();
     assert_eq!(b.len(), 2);
@@ -189,7 +186,7 @@ fn empty_and_header_only_files() {
     );
     assert!(error_of(&DataSpec::Avazu(empty), TRAIN).contains("line 1: the file is empty"));
     let header = "id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,app_category,device_id,device_ip,device_model,device_type,device_conn_type,C14,C15,C16,C17,C18,C19,C20,C21";
-    let only = temp_file("header.csv", &format!("{header}\n"));
+    let only = temp_file("header.csv", format!("{header}\n"));
     assert_eq!(
         read_all(&DataSpec::Avazu(only.clone()), TRAIN)
             .unwrap()
@@ -207,7 +204,7 @@ fn empty_and_header_only_files() {
 fn avazu_rows_and_errors() {
     let header = "id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,app_category,device_id,device_ip,device_model,device_type,device_conn_type,C14,C15,C16,C17,C18,C19,C20,C21";
     let row = "1000009418151094273,1,14102117,1005,0,1fbe01fe,f3845767,28905ebd,ecad2386,7801e8d9,07d7df22,a99f214a,ddd2926e,44956a24,1,2,15706,320,50,1722,0,35,-1,79";
-    let path = temp_file("ok.csv", &format!("{header}\r\n{row}\r\n"));
+    let path = temp_file("ok.csv", format!("{header}\r\n{row}\r\n"));
     let (b, _) = read_all(&DataSpec::Avazu(path), TRAIN).unwrap();
     assert_eq!((b.labels.clone(), b.dense.clone()), (vec![1.0], vec![17.0]));
     assert_eq!(b.ids.len(), 21);
@@ -255,7 +252,7 @@ fn avazu_rows_and_errors() {
 
 #[test]
 fn synthetic_tsv_round_trips_through_the_criteo_reader() {
-    let path = std::env::temp_dir().join(format!("mlet-readers-{}-synth.tsv", std::process::id()));
+    let path = temp("synth.tsv");
     mlet_trainer::data::write_criteo_tsv(&path, 300, 4, 8).unwrap();
     let from_file = read_all(&DataSpec::Criteo(path), TRAIN).unwrap().0;
     let direct = read_all(

@@ -2,6 +2,8 @@
 //! checkpoint came from `--checkpoint-every` or from a stop request (Ctrl-C), with the
 //! hand-written CPU step and with the autograd step (the CUDA path, losses read back late).
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -34,19 +36,14 @@ fn settings(
         0.02
     };
     s.optimizer = optimizer;
-    s.eval_every = 5;
+    s.eval_every = Some(5);
     s.checkpoint = Some(checkpoint);
     s.autograd = autograd;
     s
 }
 
 fn weights(report: &TrainReport) -> Vec<(String, Vec<f32>)> {
-    report
-        .model
-        .named_tensors()
-        .into_iter()
-        .map(|(n, t)| (n, t.flatten_all().unwrap().to_vec1().unwrap()))
-        .collect()
+    common::weights(&report.model)
 }
 
 fn check(mlet_k: usize, optimizer: OptimizerKind, autograd: bool) {
@@ -59,7 +56,7 @@ fn check(mlet_k: usize, optimizer: OptimizerKind, autograd: bool) {
     // 900 training rows, 2 epochs of 15 batches (the last of 4 rows): 30 steps. One checkpoint,
     // at step 17 (inside epoch 2).
     let mut s = settings(mlet_k, optimizer, path.clone());
-    s.checkpoint_every = 17;
+    s.checkpoint_every = Some(17);
     let whole = train(&s, &never).unwrap();
     assert_eq!(whole.steps, 30);
     let mut resumed_settings = settings(mlet_k, optimizer, path.with_extension("after"));

@@ -6,7 +6,8 @@ use mlet_trainer::data::Batch;
 use mlet_trainer::model::{Dlrm, ModelSpec};
 use mlet_trainer::optim::{Optimizer, OptimizerKind, ADAGRAD_EPS};
 use mlet_trainer::rng::Rng;
-use mlet_trainer::step::{bce_with_logits, AutogradStep};
+use mlet_trainer::step::autograd::bce_with_logits;
+use mlet_trainer::step::AutogradStep;
 
 fn spec(mlet_k: usize) -> ModelSpec {
     ModelSpec {

@@ -1,14 +1,15 @@
 //! The training step written out by hand for the CPU: the same update as
-//! [`crate::step::AutogradStep`] (candle's autograd, which stays the path for other devices and
-//! the oracle of the tests), without autograd's bookkeeping.
+//! [`super::AutogradStep`] (candle's autograd, which stays the path for other devices and the
+//! oracle of the tests), without autograd's bookkeeping.
 //!
 //! The DLRM's layers are fixed, so the forward pass keeps what the backward pass needs in
 //! buffers reused every step, and the backward pass is written out: matrix products through
-//! `gemm` ([`crate::cpu::matmul`]) on feature-major activations, ReLU's gradient as a mask on the
+//! `gemm` ([`super::matmul`]) on feature-major activations, ReLU's gradient as a mask on the
 //! layer's output, bias gradients as sums over the batch, no gradient for the input data, the
-//! dot interaction as one small product per example. Embeddings keep the sparse path of
-//! [`crate::step`]: per table the batch's rows are deduplicated, the gradient reaches the unique rows only (MLET: the gathered rows of
-//! A, and the dense P), and the optimizer updates those rows in place.
+//! dot interaction as one small product per example. Embeddings keep the sparse path of the
+//! autograd step: per table the batch's rows are deduplicated, the gradient reaches the unique
+//! rows only (MLET: the gathered rows of A, and the dense P), and the optimizer updates those
+//! rows in place.
 //!
 //! One difference from autograd, at a single point: autograd passes ReLU's gradient where the
 //! value before the ReLU is exactly 0, the mask here (output > 0) does not.
@@ -16,11 +17,12 @@
 use anyhow::{ensure, Result};
 use mlet_formats::ids::row_of;
 
-use crate::cpu::{matmul, read_f32, sum, threads, Mat};
+use super::dedup::Dedup;
+use super::matmul::{matmul, sum, threads, Mat};
+use super::slices::read_f32;
 use crate::data::Batch;
 use crate::model::{Dlrm, Linear, ModelSpec};
 use crate::optim::Optimizer;
-use crate::step::Dedup;
 
 /// The buffers of the hand-written step, sized for a model and reused every step.
 pub struct CpuStep {

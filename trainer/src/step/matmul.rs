@@ -1,16 +1,7 @@
-//! Plain-slice access to CPU tensors and matrix products on slices, for the hand-written
-//! training step ([`crate::cpu_step`]).
-//!
-//! Parameters stay candle tensors (checkpoints, evaluation and export read them as before); the
-//! fast step reads their values through [`read_f32`] and updates them in place through
-//! [`write_f32`] (candle's `inplace_op1`), which only works on the CPU. Matrix products go
-//! through the `gemm` crate, the kernels candle itself uses, with the AVX-512 ones turned on
-//! (chosen at run time, so the binary still runs where AVX-512 is missing).
+//! Matrix products on slices for the hand-written step, through the `gemm` crate (the kernels
+//! candle itself uses, with the AVX-512 ones turned on: chosen at run time, so the binary still
+//! runs where AVX-512 is missing).
 
-use std::cell::Cell;
-
-use anyhow::{bail, Context, Result};
-use candle_core::{CpuStorage, InplaceOp1, Layout, Storage, Tensor};
 use gemm::Parallelism;
 
 /// The sum of `values`, in eight interleaved partial sums (so that it vectorizes).
@@ -24,52 +15,6 @@ pub fn sum(values: &[f32]) -> f32 {
         }
     }
     partial.iter().sum::<f32>() + tail
-}
-
-/// Calls `f` with the values of `t`, which must be a contiguous f32 tensor on the CPU.
-pub fn read_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(cpu) = &*storage else {
-        bail!("expected a tensor on the CPU");
-    };
-    let (start, end) = layout
-        .contiguous_offsets()
-        .context("expected a contiguous tensor")?;
-    Ok(f(&cpu.as_slice::<f32>()?[start..end]))
-}
-
-/// Calls `f` with the values of `t` to change them in place; `t` must be a contiguous f32
-/// tensor on the CPU. Every tensor sharing `t`'s storage sees the change.
-pub fn write_f32<R>(t: &Tensor, f: impl FnOnce(&mut [f32]) -> R) -> Result<R> {
-    let mut result = None;
-    let op = WriteF32(Cell::new(Some(|values: &mut [f32]| {
-        result = Some(f(values))
-    })));
-    t.inplace_op1(&op)?;
-    drop(op);
-    result.context("the in-place write did not run")
-}
-
-/// The in-place op behind [`write_f32`]: runs its closure once on the tensor's values.
-struct WriteF32<F>(Cell<Option<F>>);
-
-impl<F: FnOnce(&mut [f32])> InplaceOp1 for WriteF32<F> {
-    fn name(&self) -> &'static str {
-        "write-f32"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
-        let CpuStorage::F32(values) = storage else {
-            candle_core::bail!("write-f32: expected an f32 tensor");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("write-f32: expected a contiguous tensor");
-        };
-        if let Some(f) = self.0.take() {
-            f(&mut values[start..end]);
-        }
-        Ok(())
-    }
 }
 
 /// A read-only matrix in a slice: element (r, c) is `data[r * row_stride + c * col_stride]`.
@@ -119,7 +64,7 @@ const PARALLEL_WORK: usize = 1 << 22;
 
 /// `dst = a b` (or `dst += a b` when `accumulate`), `dst` row-major [a.rows, b.cols], on up to
 /// `threads` threads (one for small products, see [`PARALLEL_WORK`]).
-pub fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool, threads: usize) {
+pub fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool, threads: usize) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "inner dimensions of a matrix product");
     assert_eq!(dst.len(), m * n, "the product is {m} x {n}");
@@ -169,10 +114,9 @@ pub fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool, threads: usize)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
 
     /// Reference product, element by element.
-    fn naive(a: Mat, b: Mat) -> Vec<f32> {
+    fn naive(a: Mat<'_>, b: Mat<'_>) -> Vec<f32> {
         let mut out = vec![0.0; a.rows * b.cols];
         for r in 0..a.rows {
             for c in 0..b.cols {
@@ -223,25 +167,5 @@ mod tests {
             let expected: f32 = values.iter().sum();
             assert!((sum(&values) - expected).abs() < 1e-4, "length {len}");
         }
-    }
-
-    #[test]
-    fn writes_land_in_every_clone() {
-        let t = Tensor::new(&[1f32, 2.0, 3.0], &Device::Cpu).unwrap();
-        let alias = t.clone();
-        let sum = write_f32(&t, |v| {
-            v[1] = 5.0;
-            v.iter().sum::<f32>()
-        })
-        .unwrap();
-        assert_eq!(sum, 9.0);
-        assert_eq!(alias.to_vec1::<f32>().unwrap(), vec![1.0, 5.0, 3.0]);
-        assert_eq!(
-            read_f32(&alias, |v| v.to_vec()).unwrap(),
-            vec![1.0, 5.0, 3.0]
-        );
-        // A strided view is refused rather than misread.
-        let m = Tensor::new(&[[1f32, 2.0], [3.0, 4.0]], &Device::Cpu).unwrap();
-        assert!(read_f32(&m.t().unwrap(), |_| ()).is_err());
     }
 }

@@ -1,0 +1,358 @@
+//! Every command and flag of `mlet`, as clap definitions. Values are checked here, before any
+//! work starts: numbers in range, rates finite and positive, choices from a fixed list (which
+//! `--help` shows).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mlet_formats::EmbeddingDtype;
+use mlet_trainer::data::{DataSpec, DEFAULT_SYNTHETIC_RANK};
+use mlet_trainer::export::Int8Scale;
+use mlet_trainer::optim::OptimizerKind;
+
+const EXAMPLES: &str = "\
+Examples:
+  mlet demo
+  mlet synth --rows 100000 --out rows.tsv
+  mlet train --data criteo:rows.tsv --val-fraction 0.2 --dim 4 --mlet-k 64 --dtype int8 --out m.mlet
+  mlet eval --model m.mlet --data criteo:rows.tsv
+  mlet score --model m.mlet --data criteo:rows.tsv --out scores.txt
+  mlet inspect --model m.mlet";
+
+/// Train wide, ship narrow: DLRM click models with MLET embeddings.
+#[derive(Parser)]
+#[command(name = "mlet", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Threads for the matrix products (default: every core).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Train a model, validate it, and optionally export it.
+    Train(Box<TrainArgs>),
+    /// Score labeled data with an exported model file (through mlet-runtime) and report metrics.
+    Eval(EvalArgs),
+    /// Print one probability per input row, in input order (labels not needed).
+    Score(ScoreArgs),
+    /// Show a model file's configuration, metadata, tensors and bytes.
+    Inspect(InspectArgs),
+    /// Write synthetic rows as a Criteo TSV file.
+    Synth(SynthArgs),
+    /// Train plain d=16, plain d=4 and MLET d=4 (k=64) on built-in synthetic data, export int8,
+    /// re-score each file with the runtime and print a table.
+    Demo,
+    /// Validation AUC against model bytes: train plain and MLET models over a grid of d and k,
+    /// export each as f32, f16, int8 per-row and int8 per-table, score every file with the
+    /// runtime, write a CSV and an SVG plot with the Pareto front, print the headline.
+    FootprintBench(FootprintArgs),
+}
+
+/// How the embedding tables are stored in an exported file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TableDtype {
+    /// 4 bytes a value.
+    F32,
+    /// IEEE half: 2 bytes a value.
+    F16,
+    /// 1-byte codes with a scale and offset per row or per table (--int8-scale).
+    Int8,
+}
+
+impl From<TableDtype> for EmbeddingDtype {
+    fn from(dtype: TableDtype) -> EmbeddingDtype {
+        match dtype {
+            TableDtype::F32 => EmbeddingDtype::F32,
+            TableDtype::F16 => EmbeddingDtype::F16,
+            TableDtype::Int8 => EmbeddingDtype::Int8,
+        }
+    }
+}
+
+/// Where training computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceKind {
+    /// The CPU (the hand-written step).
+    Cpu,
+    /// GPU 0 (needs an `mlet` built with the `cuda` feature).
+    Cuda,
+}
+
+/// `eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// The model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Data spec: criteo:PATH, avazu:PATH or synthetic:N[:SEED[:RANK]].
+    #[arg(long)]
+    pub data: DataSpec,
+    /// Skip and count malformed lines instead of stopping.
+    #[arg(long)]
+    pub skip_bad_lines: bool,
+    /// End with one JSON line (auc, logloss, rows, ...).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `score`.
+#[derive(Args)]
+pub struct ScoreArgs {
+    /// The model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Data spec.
+    #[arg(long)]
+    pub data: DataSpec,
+    /// Write the probabilities to this file (`-`: standard output, the default).
+    #[arg(long, default_value = "-")]
+    pub out: PathBuf,
+    /// Skip and count malformed lines instead of stopping.
+    #[arg(long)]
+    pub skip_bad_lines: bool,
+}
+
+/// `inspect`.
+#[derive(Args)]
+pub struct InspectArgs {
+    /// The model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `synth`.
+#[derive(Args)]
+pub struct SynthArgs {
+    /// Rows to write.
+    #[arg(long)]
+    pub rows: u64,
+    /// Which rows (the hidden model is the same for every seed).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Rank of the hidden model's latent vectors.
+    #[arg(long, default_value_t = DEFAULT_SYNTHETIC_RANK as u8,
+          value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub rank: u8,
+    /// Output file (`-`: standard output).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `footprint-bench`.
+#[derive(Args)]
+pub struct FootprintArgs {
+    /// Output folder (CSV, SVG, exported models; finished models are skipped on a rerun).
+    #[arg(long, default_value = "footprint")]
+    pub out: PathBuf,
+    /// The CI smoke test: 60k training rows, 10k validation rows (default: 1M and 200k).
+    #[arg(long)]
+    pub quick: bool,
+    /// Training data instead of the synthetic default (needs --val).
+    #[arg(long, requires = "val")]
+    pub data: Option<DataSpec>,
+    /// Validation data (needs --data).
+    #[arg(long, requires = "data")]
+    pub val: Option<DataSpec>,
+    /// Plain widths d, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [2, 4, 8, 16, 32], value_parser = width)]
+    pub plain_dims: Vec<usize>,
+    /// MLET widths d, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [2, 4, 8], value_parser = width)]
+    pub mlet_dims: Vec<usize>,
+    /// MLET inner widths k, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [16, 64, 256], value_parser = width)]
+    pub mlet_ks: Vec<usize>,
+    /// Passes over the training data.
+    #[arg(long, value_parser = count)]
+    pub epochs: Option<usize>,
+    /// Examples per step.
+    #[arg(long, value_parser = count)]
+    pub batch: Option<usize>,
+    /// Learning rate.
+    #[arg(long, value_parser = positive_finite)]
+    pub lr: Option<f64>,
+    /// Optimizer (Adagrad is row-wise for tables).
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    pub optimizer: OptimizerKind,
+}
+
+/// `train`.
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Training data: criteo:PATH, avazu:PATH or synthetic:N[:SEED[:RANK]].
+    #[arg(long)]
+    pub data: DataSpec,
+    /// Validation data (a separate source).
+    #[arg(long, conflicts_with = "val_fraction")]
+    pub val: Option<DataSpec>,
+    /// Validate on this last fraction of the training data's rows (time order kept).
+    #[arg(long, value_parser = fraction)]
+    pub val_fraction: Option<f64>,
+    /// Embedding width d.
+    #[arg(long, default_value_t = 16, value_parser = width)]
+    pub dim: usize,
+    /// Train MLET tables with this inner width k (default: plain tables).
+    #[arg(long, value_parser = width)]
+    pub mlet_k: Option<usize>,
+    /// MLET: P starts normal with std SCALE / sqrt(k).
+    #[arg(long, default_value_t = 1.0, value_parser = positive_finite)]
+    pub mlet_init_scale: f64,
+    /// Bottom MLP hidden widths, `-`-separated (the file's bottom_mlp is D-these-d; "": none).
+    #[arg(long, default_value = "512-256-64", value_parser = hidden_widths)]
+    pub bottom: HiddenWidths,
+    /// Top MLP hidden widths, `-`-separated (a final 1 is appended; "": none).
+    #[arg(long, default_value = "512-256", value_parser = hidden_widths)]
+    pub top: HiddenWidths,
+    /// Most rows per table (a table gets min(N, distinct training values)).
+    #[arg(long, default_value_t = 1_000_000, value_parser = table_rows)]
+    pub rows: usize,
+    /// Passes over the training data.
+    #[arg(long, default_value_t = 1, value_parser = count)]
+    pub epochs: usize,
+    /// Examples per step.
+    #[arg(long, default_value_t = 128, value_parser = count)]
+    pub batch: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = 0.2, value_parser = positive_finite)]
+    pub lr: f64,
+    /// Seed of the initial weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Optimizer (Adagrad is row-wise for tables).
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    pub optimizer: OptimizerKind,
+    /// Validate every N steps and keep the best weights (default: only at the end).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub eval_every: Option<u64>,
+    /// Checkpoint file (written every --checkpoint-every steps and on Ctrl-C).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Write a checkpoint every N steps (default: only on Ctrl-C).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: Option<u64>,
+    /// Continue from a checkpoint (same settings).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Export the trained model to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Exported table dtype.
+    #[arg(long, value_enum, default_value_t = TableDtype::F32)]
+    pub dtype: TableDtype,
+    /// int8 scales: one F16 scale and offset per row, or one F32 pair per table.
+    #[arg(long, value_enum, default_value_t = Int8Scale::Row)]
+    pub int8_scale: Int8Scale,
+    /// Skip and count malformed lines instead of stopping.
+    #[arg(long)]
+    pub skip_bad_lines: bool,
+    /// Where to train.
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
+    /// On the CPU, train with candle's autograd step (the CUDA path) instead of the
+    /// hand-written one: slower, same arithmetic.
+    #[arg(long)]
+    pub autograd: bool,
+    /// End with one JSON line (auc, logloss, rows, samples_per_s, ...).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An MLP's hidden widths, written `512-256-64`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HiddenWidths(pub Vec<usize>);
+
+/// Hidden widths: each 1 to [`MAX_WIDTH`], at most 7 of them (an MLP has at most 8 layers).
+fn hidden_widths(s: &str) -> Result<HiddenWidths, String> {
+    if s.is_empty() {
+        return Ok(HiddenWidths(Vec::new()));
+    }
+    let widths = s
+        .split('-')
+        .map(|w| width(w).map_err(|e| format!("`{w}` in `{s}`: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if widths.len() >= mlet_formats::MAX_LAYERS {
+        return Err(format!(
+            "at most {} hidden widths (an MLP has at most {} layers)",
+            mlet_formats::MAX_LAYERS - 1,
+            mlet_formats::MAX_LAYERS
+        ));
+    }
+    Ok(HiddenWidths(widths))
+}
+
+/// Most embedding width d or MLET k a model may have.
+pub const MAX_WIDTH: usize = 65_536;
+
+/// A width (d, k): 1 to [`MAX_WIDTH`].
+fn width(s: &str) -> Result<usize, String> {
+    in_range(s, 1, MAX_WIDTH)
+}
+
+/// A count of epochs or examples: 1 to 2^31.
+fn count(s: &str) -> Result<usize, String> {
+    in_range(s, 1, 1 << 31)
+}
+
+/// Rows per table: 1 to 2^32 - 1 (row ids are u32).
+fn table_rows(s: &str) -> Result<usize, String> {
+    in_range(s, 1, u32::MAX as usize)
+}
+
+fn in_range(s: &str, low: usize, high: usize) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if (low..=high).contains(&v) => Ok(v),
+        Ok(_) => Err(format!("must be {low} to {high}")),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
+    }
+}
+
+/// A finite number above 0 (a learning rate, a scale).
+fn positive_finite(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(_) => Err("must be a finite number above 0".into()),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+/// A fraction strictly between 0 and 1.
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        Ok(_) => Err("must be between 0 and 1 (both excluded)".into()),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn values_out_of_range_are_refused() {
+        assert!(positive_finite("nan").is_err());
+        assert!(positive_finite("inf").is_err());
+        assert!(positive_finite("0").is_err());
+        assert!(positive_finite("-1").is_err());
+        assert_eq!(positive_finite("0.5"), Ok(0.5));
+        assert!(fraction("1").is_err() && fraction("0").is_err());
+        assert!(width("0").is_err() && width("65537").is_err());
+        assert_eq!(count("3"), Ok(3));
+        assert_eq!(hidden_widths("64-32"), Ok(HiddenWidths(vec![64, 32])));
+        assert_eq!(hidden_widths(""), Ok(HiddenWidths(vec![])));
+        assert!(hidden_widths("64-0").is_err() && hidden_widths("1-2-3-4-5-6-7-8").is_err());
+    }
+}

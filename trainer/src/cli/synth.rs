@@ -1,0 +1,28 @@
+//! `mlet synth`: synthetic Criteo-shaped rows from the built-in hidden model, as a TSV file.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use mlet_trainer::data::write_criteo_tsv;
+use mlet_trainer::output::{check_file_output, is_stdout};
+
+use super::args::SynthArgs;
+
+pub fn run(args: SynthArgs) -> Result<ExitCode> {
+    let out = if is_stdout(&args.out) {
+        args.out.clone()
+    } else {
+        check_file_output(&args.out, "--out")?
+    };
+    write_criteo_tsv(&out, args.rows, args.seed, args.rank.into())?;
+    if !is_stdout(&out) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "wrote {} rows to {}",
+            args.rows,
+            out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
