@@ -578,7 +578,7 @@ impl<'a> ModelFile<'a> {
     fn expectation(&self, id: TensorId, dtype: Dtype) -> Option<(bool, [u64; 2], usize)> {
         let config = &self.config;
         let float = dtype == Dtype::F32 || dtype == Dtype::F16;
-        let layer = |widths: &crate::Widths, l: usize, part: Part| {
+        let layer = |widths: &Widths, l: usize, part: Part| {
             if l >= widths.layers() {
                 return None;
             }

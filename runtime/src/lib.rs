@@ -123,15 +123,13 @@ impl core::error::Error for Error {
 
 /// Most examples that go through the layers together in [`Model::score_batch`]: scratch beyond
 /// `MAX_TILE * scratch_len()` values is not used. More examples per pass read each weight fewer
-/// times (64 against 16: 4-6% faster at batch 256 on an AVX-512 server); on a device, scratch
-/// for one example is enough.
+/// times; on a device, scratch for one example is enough.
 pub const MAX_TILE: usize = 64;
 
 /// On x86-64, models with more data bytes than this (the L2 cache of a server core) have the
-/// table rows of each tile prefetched before the bottom MLP: batch 1 4-9% faster on the Criteo
-/// configs (109 MB), 2-30% on a small DLRM with 26 MB of tables. Smaller models mostly stay in
-/// the caches between calls, and the second lookup of every table costs more than it saves
-/// (26 tables of 512 rows: 3.3 -> 3.8 us per example).
+/// table rows of each tile prefetched before the bottom MLP, so that the cache misses of the row
+/// reads overlap with it. Smaller models mostly stay in the caches between calls, where the
+/// second lookup of every table costs more than it saves.
 #[cfg(target_arch = "x86_64")]
 const PREFETCH_ABOVE_BYTES: usize = 1 << 20;
 
@@ -150,8 +148,8 @@ impl<'a> Model<'a> {
     }
 
     /// [`Model::parse`] with the failure as only the rule broken: what a device that reports
-    /// [`Rule::code`] needs, without the code that builds names for errors (about 1.4 KB of flash
-    /// on a Cortex-M4).
+    /// [`Rule::code`] needs, without the code that builds names for errors, which would take
+    /// flash on a device.
     pub fn parse_rule(bytes: &'a [u8]) -> Result<Model<'a>, Rule> {
         ModelFile::parse_rule(bytes).map(|file| Model { file })
     }
