@@ -16,15 +16,12 @@
 use std::fmt;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use half::f16;
 use mlet_formats::writer::{ModelWriter, OwnedTensor};
 use mlet_formats::{Config, DenseTransform, EmbeddingDtype, ModelFile};
 
 use crate::model::{Dlrm, Linear};
-
-/// Rows collapsed at a time.
-const COLLAPSE_CHUNK: usize = 1 << 16;
 
 /// How int8 tables are scaled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -124,12 +121,13 @@ pub fn model_writer(
     }
     let d = spec.dim;
     for (t, table) in model
-        .collapsed_tables(COLLAPSE_CHUNK)?
+        .collapsed_tables(crate::model::COLLAPSE_CHUNK)?
         .into_iter()
         .enumerate()
     {
         let n = table.dim(0)?;
         let values: Vec<f32> = table.flatten_all()?.to_vec1()?;
+        check_finite(&format!("emb.{t}.weight"), &values, d)?;
         match dtype {
             EmbeddingDtype::F32 => {
                 writer.tensor(
@@ -174,6 +172,8 @@ pub fn model_writer(
         for (l, Linear { weight, bias }) in layers.iter().enumerate() {
             let w: Vec<f32> = weight.flatten_all()?.to_vec1()?;
             let b: Vec<f32> = bias.to_vec1()?;
+            check_finite(&format!("{group}.{l}.weight"), &w, weight.dim(1)?)?;
+            check_finite(&format!("{group}.{l}.bias"), &b, b.len())?;
             writer.tensor(
                 format!("{group}.{l}.weight"),
                 OwnedTensor::f32(weight.dims(), &w),
@@ -185,6 +185,21 @@ pub fn model_writer(
         }
     }
     Ok(writer)
+}
+
+/// Refuses a tensor that holds a value that is not finite: a model with one cannot score (the
+/// runtime reports NaN scores as errors), so nothing is written. `width` values make a row.
+fn check_finite(name: &str, values: &[f32], width: usize) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => bail!(
+            "refusing to export: tensor `{name}` holds {} at row {}, column {} (the training \
+             diverged; try a lower --lr)",
+            values[i],
+            i / width.max(1),
+            i % width.max(1)
+        ),
+    }
 }
 
 /// Writes the model to `path` (atomically, validated) and returns its sizes.
@@ -273,6 +288,22 @@ pub fn collapse_gap(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_finite_values_are_refused_by_name_and_place() {
+        assert!(check_finite("emb.0.weight", &[0.5, -1.0, 2.0, 0.0], 2).is_ok());
+        let err = check_finite("emb.3.weight", &[0.5, -1.0, 2.0, f32::NAN], 2)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`emb.3.weight` holds NaN at row 1, column 1"),
+            "{err}"
+        );
+        let err = check_finite("top.0.bias", &[f32::INFINITY], 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`top.0.bias` holds inf at row 0"), "{err}");
+    }
 
     #[test]
     fn int8_reconstruction_error_is_within_half_a_step() {

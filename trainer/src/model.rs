@@ -26,6 +26,9 @@ use mlet_formats::ids::row_of;
 use crate::data::Batch;
 use crate::rng::Rng;
 
+/// Rows of an MLET table collapsed at a time (E_t = A_t P_t): bounds the memory of one product.
+pub const COLLAPSE_CHUNK: usize = 1 << 16;
+
 /// Shape and initialisation settings of a DLRM.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
@@ -339,6 +342,18 @@ impl Dlrm {
         params
     }
 
+    /// A scalar on the model's device that is 0 when every MLP weight and bias and every MLET
+    /// projection is finite and NaN otherwise (`0 * x` is NaN only for x infinite or NaN), so
+    /// that a check costs one read back. Candle's ReLU turns NaN into 0, so a weight that is no
+    /// longer finite need not show in the loss.
+    pub fn dense_probe(&self) -> Result<Tensor> {
+        let mut probe = Tensor::zeros((), DType::F32, &self.device)?;
+        for p in self.dense_params() {
+            probe = (probe + p.as_tensor().affine(0.0, 0.0)?.sum_all()?)?;
+        }
+        Ok(probe)
+    }
+
     /// Every parameter by name: `bottom.{l}.weight|bias`, `top.{l}.weight|bias`,
     /// `emb.{t}.rows`, `emb.{t}.projection` (MLET).
     pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
@@ -444,7 +459,7 @@ impl Dlrm {
                 .collect()
         };
         let tables = self
-            .collapsed_tables(1 << 16)?
+            .collapsed_tables(COLLAPSE_CHUNK)?
             .into_iter()
             .map(|rows| Table {
                 rows,
@@ -474,4 +489,61 @@ pub fn parse_widths(s: &str) -> Result<Vec<usize>> {
             _ => bail!("widths `{s}`: `{w}` is not a positive whole number"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table of more than one collapse chunk collapses to the model's own two-layer
+    /// embeddings, on rows on both sides of every chunk boundary.
+    #[test]
+    fn tables_over_one_chunk_collapse_to_the_two_layer_model() {
+        let rows = COLLAPSE_CHUNK + 777;
+        let spec = ModelSpec {
+            num_dense: 2,
+            table_rows: vec![rows, 5],
+            dim: 4,
+            mlet_k: 8,
+            bottom_hidden: vec![8],
+            top_hidden: vec![8],
+            mlet_init_scale: 1.0,
+        };
+        let model = Dlrm::new(spec, 5, &Device::Cpu).unwrap();
+        let collapsed = model.collapsed().unwrap();
+        let picks = [
+            0,
+            1,
+            COLLAPSE_CHUNK - 1,
+            COLLAPSE_CHUNK,
+            COLLAPSE_CHUNK + 1,
+            rows - 1,
+        ];
+        let batch = Batch {
+            dense: picks.iter().flat_map(|&r| [r as f32, 3.0]).collect(),
+            ids: picks.iter().flat_map(|&r| [r as u32, r as u32]).collect(),
+            labels: vec![0.0; picks.len()],
+            next_row: 0,
+        };
+        let two_layer = model.predict(&batch).unwrap();
+        let one_layer = collapsed.predict(&batch).unwrap();
+        for (i, (a, b)) in two_layer.iter().zip(&one_layer).enumerate() {
+            assert!((a - b).abs() < 1e-6, "row {}: {a} vs {b}", picks[i]);
+        }
+        // The rows themselves: E = A P, row by row, for the rows past the first chunk too.
+        let e = collapsed.tables[0].rows.to_vec2::<f32>().unwrap();
+        let a = model.tables[0].rows.to_vec2::<f32>().unwrap();
+        let p = model.tables[0]
+            .projection
+            .as_ref()
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        for &r in &picks {
+            for c in 0..4 {
+                let want: f64 = (0..8).map(|j| a[r][j] as f64 * p[j][c] as f64).sum();
+                assert!((e[r][c] as f64 - want).abs() < 1e-6, "row {r} column {c}");
+            }
+        }
+    }
 }

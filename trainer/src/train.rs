@@ -174,6 +174,12 @@ pub struct Plan {
 /// (parsing only; memory is bounded by `settings.rows` ids per table), and `--val-fraction`
 /// first counts the lines of the file (a byte scan).
 pub fn plan(settings: &TrainSettings) -> Result<Plan> {
+    ensure!(
+        settings.lr.is_finite() && settings.lr > 0.0,
+        "--lr must be a finite number above 0, got {}",
+        settings.lr
+    );
+    ensure!(settings.epochs > 0, "--epochs must be at least 1");
     ensure!(settings.batch > 0, "--batch must be at least 1");
     ensure!(settings.rows > 0, "--rows must be at least 1");
     ensure!(settings.dim > 0, "--dim must be at least 1");
@@ -362,7 +368,7 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
     bar.set_position((position.epoch as u64 * plan.train_examples).min(total_examples));
     let mut busy = Duration::ZERO;
     let (mut samples, mut bad_lines) = (0u64, 0u64);
-    let mut losses = LossLog::default();
+    let mut losses = LossLog::new(settings.lr);
     // (samples, busy) at the first progress update: the end of the warm-up.
     let mut warmed_up = None;
     let mut interrupted = None;
@@ -376,14 +382,15 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
         )?;
         let mut tick = Instant::now();
         while let Some(batch) = stream.next_batch()? {
-            losses.push(step.run(&model, &mut optimizer, &batch)?);
+            let loss = step.run(&model, &mut optimizer, &batch)?;
+            losses.push(position.step + 1, loss)?;
             position.step += 1;
             position.next_row = batch.next_row;
             samples += batch.len() as u64;
             bar.inc(batch.len() as u64);
             if position.step.is_multiple_of(PROGRESS_EVERY) {
                 // Reading the losses back waits for the device: once per PROGRESS_EVERY steps.
-                let loss = stop_clock(&mut losses, &mut busy, tick)?;
+                let loss = stop_clock(&mut losses, &model, &mut busy, tick)?;
                 tick = Instant::now();
                 warmed_up.get_or_insert((samples, busy));
                 let rate = samples as f64 / busy.as_secs_f64().max(1e-9);
@@ -397,7 +404,7 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
                     .validation
                     .as_ref()
                     .expect("plan checked validation data");
-                stop_clock(&mut losses, &mut busy, tick)?;
+                stop_clock(&mut losses, &model, &mut busy, tick)?;
                 let (p, y) = predict_all(&model, spec, rows.clone(), settings.read_options())?;
                 let metrics = Metrics::compute(&p, &y);
                 tick = Instant::now();
@@ -419,7 +426,7 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
                 .is_some_and(|n| position.step.is_multiple_of(n));
             let stopping = stop.load(Ordering::SeqCst);
             if due || stopping {
-                stop_clock(&mut losses, &mut busy, tick)?;
+                stop_clock(&mut losses, &model, &mut busy, tick)?;
                 let path = settings.checkpoint_path();
                 save_checkpoint(
                     &path,
@@ -436,7 +443,7 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
                 tick = Instant::now();
             }
         }
-        stop_clock(&mut losses, &mut busy, tick)?;
+        stop_clock(&mut losses, &model, &mut busy, tick)?;
         bad_lines = stream.bad_lines();
         position.epoch += 1;
         position.next_row = plan.train.start;
@@ -479,8 +486,13 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
 /// Stops the training clock: waits for the steps queued on the device (by reading their losses
 /// back, so that their time is counted) and adds the time since `tick` to `busy`. Returns the
 /// running loss. The clock runs again from the next `tick`.
-fn stop_clock(losses: &mut LossLog, busy: &mut Duration, tick: Instant) -> Result<f64> {
-    let loss = losses.read()?;
+fn stop_clock(
+    losses: &mut LossLog,
+    model: &Dlrm,
+    busy: &mut Duration,
+    tick: Instant,
+) -> Result<f64> {
+    let loss = losses.read(model)?;
     *busy += tick.elapsed();
     Ok(loss)
 }
@@ -488,42 +500,128 @@ fn stop_clock(losses: &mut LossLog, busy: &mut Duration, tick: Instant) -> Resul
 /// Steps between progress updates; the losses are read back (a wait for the device) this often.
 const PROGRESS_EVERY: u64 = 20;
 
-/// Step losses and their running average (`a = 0.98 a + 0.02 loss`). Losses still on the device
-/// wait in `pending` until [`LossLog::read`], so that a step never waits for the device.
-#[derive(Default)]
+/// Step losses and their running average (`a = 0.98 a + 0.02 loss`), and the watch for a run
+/// that diverged. Losses still on the device wait in `pending` until [`LossLog::read`], so that a
+/// step never waits for the device; a loss is checked when it reaches the host (at once on the
+/// CPU), and a loss that is not finite stops the run with [`Diverged`].
 struct LossLog {
     average: Option<f64>,
-    pending: Vec<Tensor>,
+    /// Losses on the device, with their step numbers.
+    pending: Vec<(u64, Tensor)>,
+    /// The last finite loss and its step.
+    last_finite: Option<(u64, f32)>,
+    /// The run's learning rate, for the message.
+    lr: f64,
 }
 
 impl LossLog {
-    /// Adds a step's loss; one still on the device waits in `pending`.
-    fn push(&mut self, loss: Loss) {
-        match loss {
-            Loss::Host(loss) => self.add(loss),
-            Loss::Device(loss) => self.pending.push(loss),
+    fn new(lr: f64) -> LossLog {
+        LossLog {
+            average: None,
+            pending: Vec::new(),
+            last_finite: None,
+            lr,
         }
     }
 
-    /// Adds a loss known on the host to the running average.
-    fn add(&mut self, loss: f32) {
-        let loss = loss as f64;
-        self.average = Some(self.average.map_or(loss, |a| 0.98 * a + 0.02 * loss));
+    /// Adds the loss of step `step` (from 1); one still on the device waits in `pending`.
+    fn push(&mut self, step: u64, loss: Loss) -> Result<()> {
+        match loss {
+            Loss::Host(loss) => self.add(step, loss),
+            Loss::Device(loss) => {
+                self.pending.push((step, loss));
+                Ok(())
+            }
+        }
     }
 
-    /// Reads the pending losses back (one copy, which waits for the device's queued work) and
-    /// returns the running average (NaN before the first loss).
-    fn read(&mut self) -> Result<f64> {
-        if !self.pending.is_empty() {
-            let values = Tensor::stack(&self.pending, 0)?.to_vec1::<f32>()?;
-            self.pending.clear();
-            for loss in values {
-                self.add(loss);
+    /// Adds a loss known on the host to the running average; a loss that is not finite is
+    /// [`Diverged`].
+    fn add(&mut self, step: u64, loss: f32) -> Result<()> {
+        if !loss.is_finite() {
+            return Err(Diverged {
+                step,
+                cause: format!("the loss is {loss}"),
+                last_finite: self.last_finite,
+                lr: self.lr,
             }
+            .into());
+        }
+        self.last_finite = Some((step, loss));
+        let loss = loss as f64;
+        self.average = Some(self.average.map_or(loss, |a| 0.98 * a + 0.02 * loss));
+        Ok(())
+    }
+
+    /// Reads the pending losses back with `model`'s [`Dlrm::dense_probe`] (one copy, which
+    /// waits for the device's queued work), checks them, and returns the running average (NaN
+    /// before the first loss).
+    fn read(&mut self, model: &Dlrm) -> Result<f64> {
+        let mut tensors: Vec<Tensor> = self.pending.iter().map(|(_, t)| t.clone()).collect();
+        tensors.push(model.dense_probe()?);
+        let mut values = Tensor::stack(&tensors, 0)?.to_vec1::<f32>()?;
+        let probe = values.pop().unwrap_or(f32::NAN);
+        let steps: Vec<u64> = self.pending.drain(..).map(|(s, _)| s).collect();
+        for (&step, loss) in steps.iter().zip(values) {
+            self.add(step, loss)?;
+        }
+        if !probe.is_finite() {
+            let step = steps.last().or(self.last_finite.as_ref().map(|(s, _)| s));
+            return Err(Diverged {
+                step: step.copied().unwrap_or(0),
+                cause: "an MLP weight or bias is no longer finite".into(),
+                last_finite: self.last_finite,
+                lr: self.lr,
+            }
+            .into());
         }
         Ok(self.average.unwrap_or(f64::NAN))
     }
 }
+
+/// A run whose loss stopped being a finite number: its weights can no longer score, so it stops
+/// before any checkpoint or export would keep them (an earlier checkpoint stays as it was).
+#[derive(Debug)]
+pub struct Diverged {
+    /// The step (from 1) at which it was found.
+    pub step: u64,
+    /// What was found: a loss, or a weight, that is not finite.
+    pub cause: String,
+    /// The last finite loss and its step, if any.
+    pub last_finite: Option<(u64, f32)>,
+    /// The run's learning rate.
+    pub lr: f64,
+}
+
+impl std::fmt::Display for Diverged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "training diverged at step {}: {}", self.step, self.cause)?;
+        match self.last_finite {
+            Some((step, loss)) => write!(
+                f,
+                " (last finite loss {} at step {step})",
+                readable(loss.into())
+            )?,
+            None => f.write_str(" (no step had a finite loss)")?,
+        }
+        write!(
+            f,
+            "; nothing is exported or checkpointed from this run; try a lower --lr (this run: {})",
+            readable(self.lr)
+        )
+    }
+}
+
+/// `x` with 5 decimals, or in scientific notation when that would be unreadable.
+fn readable(x: f64) -> String {
+    if x != 0.0 && !(1e-4..1e6).contains(&x.abs()) {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.5}")
+    }
+}
+
+impl std::error::Error for Diverged {}
 
 fn progress_bar(show: bool, total: u64) -> ProgressBar {
     if !show {

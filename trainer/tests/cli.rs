@@ -98,6 +98,23 @@ fn synth_train_eval_score_inspect() {
     assert_eq!(info["config"]["bottom_mlp"], "13-16-4");
     assert_eq!(info["metadata"]["mlet_k"], "16");
     assert_eq!(info["tensors"].as_array().unwrap().len(), 26 + 4 + 4);
+
+    // The text form lists the metadata sorted by key, the same on every run.
+    let (ok, text, err) = mlet(&["inspect", "--model", model.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let keys: Vec<&str> = text
+        .lines()
+        .skip_while(|l| *l != "metadata:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| l.trim().split(" = ").next().unwrap())
+        .collect();
+    assert!(keys.len() > 20 && keys.contains(&"val_auc"), "{keys:?}");
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+    assert_eq!(
+        mlet(&["inspect", "--model", model.to_str().unwrap()]).1,
+        text
+    );
 }
 
 #[test]

@@ -54,7 +54,10 @@ fn criteo_first_8000_rows_predict_the_last_2000_and_the_runtime_agrees() {
         "criteo validation AUC {:.5} logloss {:.5}",
         val.auc, val.logloss
     );
-    assert!(val.auc >= 0.72, "AUC {}", val.auc);
+    // This run reaches 0.7317; a hashed logistic regression gets about 0.725 on the same split
+    // (../shared/data/README.md). The floor keeps a margin for rounding changes, not for seeds:
+    // the run is deterministic.
+    assert!(val.auc >= 0.728, "AUC {}", val.auc);
 
     // The exported f32 file, scored by the runtime, gives the trainer's AUC.
     let path = temp("criteo.mlet");
@@ -115,7 +118,11 @@ fn avazu_part1_predicts_part2() {
         val.auc, val.logloss
     );
     assert_eq!(val.rows, 1000);
-    assert!(val.auc >= 0.73, "AUC {}", val.auc);
+    // This run reaches 0.7364, short of the 0.745 a hashed logistic regression gets on the same
+    // split (../shared/data/README.md): on 8,999 rows the DLRM, which has no first-order term
+    // for its ids, does no better at any setting tried (d 2-16, Adagrad lr 0.02-0.1, SGD, one
+    // or two epochs, batch 32-128). The floor keeps a margin for rounding changes only.
+    assert!(val.auc >= 0.733, "AUC {}", val.auc);
 }
 
 #[test]

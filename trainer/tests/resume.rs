@@ -59,6 +59,14 @@ fn check(mlet_k: usize, optimizer: OptimizerKind, autograd: bool) {
     s.checkpoint_every = Some(17);
     let whole = train(&s, &never).unwrap();
     assert_eq!(whole.steps, 30);
+    // The weights compared below are the best validated ones: they must come from after the
+    // checkpoint (or be the final ones), or both runs would return the same snapshot from
+    // before it and the resumed training would go uncompared.
+    assert!(
+        whole.best_step.is_none_or(|step| step > 17),
+        "best weights at step {:?}, before the checkpoint at 17",
+        whole.best_step
+    );
     let mut resumed_settings = settings(mlet_k, optimizer, path.with_extension("after"));
     resumed_settings.resume = Some(path.clone());
     let resumed = train(&resumed_settings, &never).unwrap();

@@ -171,7 +171,22 @@ mod tests {
             "{}",
             lines[1]
         );
-        assert!(paper_claim(&points).unwrap().contains("reached"));
+        // MLET d=4 (0.7995) is within AUC_MATCH of plain d=16 (0.800): reached.
+        let claim = paper_claim(&points).unwrap();
+        assert!(
+            claim.ends_with(": reached: tables 4.1x smaller in f32"),
+            "{claim}"
+        );
+        // 0.002 short: not reached, and the gap is given.
+        let mut short = points.clone();
+        short[2].auc = 0.798;
+        let claim = paper_claim(&short).unwrap();
+        assert!(
+            claim.ends_with(": NOT reached: 0.0020 AUC short"),
+            "{claim}"
+        );
+        // Without a plain d=16 f32 model there is no verdict.
+        assert_eq!(paper_claim(&points[1..]), None);
         let svg = plot_svg(&points, "test").unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("Pareto front"));
     }

@@ -69,7 +69,8 @@ impl AutogradStep {
 
     /// One step on `batch`: forward from the touched rows, backward, optimizer update. Returns
     /// the batch's mean loss before the update, as a scalar tensor on the model's device (read
-    /// it back when needed: reading waits for the device).
+    /// it back when needed: reading waits for the device). The loss is NaN when a touched row
+    /// is not finite: candle's ReLU turns NaN into 0, which would hide such rows from the loss.
     pub fn step(
         &mut self,
         model: &Dlrm,
@@ -85,7 +86,8 @@ impl AutogradStep {
         optimizer
             .step(model, &grads, &touched)
             .context("optimizer step")?;
-        Ok(loss.detach())
+        let rows_probe = touched.leaf.as_tensor().affine(0.0, 0.0)?.sum_all()?;
+        Ok((loss.detach() + rows_probe)?)
     }
 }
 

@@ -355,8 +355,10 @@ impl MlpBuffers {
                 for (row, &b) in y.chunks_exact_mut(rows).zip(b) {
                     for y in row {
                         *y += b;
-                        if relu {
-                            *y = y.max(0.0);
+                        // NaN passes through, as in the runtime, so that weights that are no
+                        // longer finite make the loss NaN (`f32::max` would hide them).
+                        if relu && *y < 0.0 {
+                            *y = 0.0;
                         }
                     }
                 }
