@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's tests, as CI runs them. Works on a fresh machine with the Rust toolchain and
 # Python 3: it installs QEMU and the ARM binutils (apt, as root), adds the Cortex-M targets, makes
-# a Python venv for the interop test, runs every crate's tests (the runtime's also built for this
+# a Python venv for the interop test, checks formatting and lints, runs every crate's tests (the runtime's also built for this
 # CPU, whose scores must match the default build's bit for bit), then trains small models and
 # checks them in firmware on an emulated Cortex-M4 and Cortex-M3, and holds the Cortex-M4
 # runtime code to its 12 KB budget.
@@ -21,6 +21,13 @@ rustup target add thumbv7em-none-eabihf thumbv7m-none-eabi
 
 make_venv .venv scripts/requirements-test.txt
 export MLET_PYTHON="$PWD/.venv/bin/python"
+
+echo "== formatting and lints (the lint set is [workspace.lints] in Cargo.toml)"
+rustup component add rustfmt clippy
+cargo fmt --all --check
+for dir in firmware firmware/check; do (cd "$dir" && cargo fmt --check); done
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+(cd firmware/check && cargo clippy --quiet --release --all-targets -- -D warnings)
 
 echo "== no_std runtime builds for Cortex-M4F and Cortex-M3"
 cargo build --quiet -p mlet-runtime --release --target thumbv7em-none-eabihf

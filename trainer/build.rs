@@ -1,6 +1,6 @@
 //! With the `cuda` feature: compiles the trainer's own CUDA kernel (`src/cuda/*.cu`) to PTX
-//! with `nvcc` (see `../shared/notes/gpu.md`: `cuda-env.sh` puts it on PATH and sets
-//! CUDA_COMPUTE_CAP). Without the feature it does nothing.
+//! with `nvcc`, which must be on PATH, for the GPU generation in CUDA_COMPUTE_CAP (default 90:
+//! H100/H200; `benches/gpu/build.sh` sets both up). Without the feature it does nothing.
 
 use std::env;
 use std::path::PathBuf;
@@ -20,7 +20,7 @@ fn main() {
         .arg(&ptx)
         .arg("src/cuda/index_add_rows.cu")
         .status()
-        .expect("the cuda feature needs nvcc on PATH (see ../shared/tools/cuda-env.sh)");
+        .expect("the cuda feature needs nvcc on PATH (see benches/gpu/build.sh)");
     assert!(
         status.success(),
         "nvcc failed on src/cuda/index_add_rows.cu"
