@@ -31,6 +31,7 @@ fn batches() -> Vec<Batch> {
         rows: (BATCH * BATCHES) as u64,
         seed: 7,
         rank: 8,
+        vocab: mlet_trainer::data::Vocab::Default,
     };
     let options = ReadOptions {
         skip_bad_lines: false,

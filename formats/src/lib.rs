@@ -49,6 +49,8 @@ mod error;
 pub mod ids;
 mod json;
 mod model_file;
+#[cfg(feature = "std")]
+pub mod stream;
 mod utf8;
 #[cfg(feature = "std")]
 pub mod writer;

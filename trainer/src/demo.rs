@@ -31,11 +31,13 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
         rows: TRAIN_ROWS,
         seed: 1,
         rank: 8,
+        vocab: crate::data::Vocab::Default,
     };
     let val_data = DataSpec::Synthetic {
         rows: VAL_ROWS,
         seed: 2,
         rank: 8,
+        vocab: crate::data::Vocab::Default,
     };
     writeln!(
         out,

@@ -14,6 +14,7 @@
 //! | [`step`] | one training step, hand-written for the CPU or by candle's autograd |
 //! | [`optim`] | SGD and row-wise Adagrad, updating the touched table rows in place |
 //! | [`train`] | the run: splits, table sizes, epochs, validation, best weights, resume |
+//! | [`memory`] | what a run holds, estimated and checked before it starts; the peak it reached |
 //! | [`checkpoint`] | the whole training state in one file |
 //! | [`export`] | collapse, quantize and write a model file |
 //! | [`score`] | scoring data through an exported file with `mlet-runtime` |
@@ -29,6 +30,7 @@ pub mod data;
 pub mod demo;
 pub mod export;
 pub mod footprint;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod optim;

@@ -17,12 +17,11 @@
 //! that at scale 1 the product A_t P_t starts with the spread of a plain table. Everything comes
 //! from our seeded [`Rng`], so a seed gives the same model bit for bit.
 
-use std::collections::HashMap;
-
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Result};
 use candle_core::{DType, Device, Tensor, Var, D};
 use mlet_formats::ids::row_of;
 
+use crate::checkpoint::TensorSource;
 use crate::data::Batch;
 use crate::rng::Rng;
 
@@ -167,24 +166,27 @@ impl Dlrm {
         };
         let bottom = mlp(&spec.bottom_widths())?;
         let top = mlp(&spec.top_widths())?;
+        // Every table's rows go straight into one buffer, table after table: the joined tensor
+        // is made from it without a copy, so the tables are never held twice.
         let width = spec.table_width();
-        let mut tables = Vec::with_capacity(spec.table_rows.len());
+        let total: usize = spec.table_rows.iter().sum();
+        let mut rows: Vec<f32> = Vec::new();
+        rows.try_reserve_exact(total * width).map_err(|_| {
+            anyhow::anyhow!(
+                "cannot allocate {:.2} GB for the tables ({total} rows of {width} values)",
+                (total * width * 4) as f64 / 1e9
+            )
+        })?;
         let mut projections = Vec::new();
         for &n in &spec.table_rows {
             let bound = (1.0 / n as f64).sqrt();
-            let values: Vec<f32> = (0..n * width)
-                .map(|_| rng.uniform(-bound, bound) as f32)
-                .collect();
-            let rows = Tensor::from_vec(values, (n, width), device)?;
+            rows.extend((0..n * width).map(|_| rng.uniform(-bound, bound) as f32));
             if spec.mlet_k > 0 {
                 let std = spec.mlet_init_scale / (spec.mlet_k as f64).sqrt();
                 projections.push(normal(&mut rng, (spec.mlet_k, spec.dim), std, device)?);
             }
-            tables.push(Table {
-                rows,
-                projection: None,
-            });
         }
+        let joined_rows = Tensor::from_vec(rows, (total, width), device)?;
         let projections = if projections.is_empty() {
             None
         } else {
@@ -195,16 +197,24 @@ impl Dlrm {
             .flat_map(|i| (0..i).map(move |j| (i * vectors + j) as u32))
             .collect();
         let pair_index = Tensor::from_vec(pairs, vectors * (vectors - 1) / 2, device)?;
-        Dlrm::assemble(spec, bottom, top, tables, projections, pair_index, device)
+        Dlrm::assemble(
+            spec,
+            bottom,
+            top,
+            joined_rows,
+            projections,
+            pair_index,
+            device,
+        )
     }
 
-    /// A model from its parts, with the tables' rows joined into one tensor and each table's P
-    /// a view of `projections`.
+    /// A model from its parts: each table's rows a view of its part of `joined_rows` [sum n_t,
+    /// width], and each table's P a view of `projections`.
     fn assemble(
         spec: ModelSpec,
         bottom: Vec<Linear>,
         top: Vec<Linear>,
-        tables: Vec<Table>,
+        joined_rows: Tensor,
         projections: Option<Var>,
         pair_index: Tensor,
         device: &Device,
@@ -215,39 +225,32 @@ impl Dlrm {
             "the tables hold {total} rows in all; at most {} are supported",
             u32::MAX
         );
-        let mut model = Dlrm {
+        let mut tables = Vec::with_capacity(spec.table_rows.len());
+        let mut row_offsets = Vec::with_capacity(spec.table_rows.len());
+        let mut offset = 0;
+        for (t, &n) in spec.table_rows.iter().enumerate() {
+            row_offsets.push(offset as u32);
+            let projection = match &projections {
+                Some(p) => Some(p.as_tensor().narrow(0, t, 1)?.squeeze(0)?),
+                None => None,
+            };
+            tables.push(Table {
+                rows: joined_rows.narrow(0, offset, n)?,
+                projection,
+            });
+            offset += n;
+        }
+        Ok(Dlrm {
             spec,
             bottom,
             top,
             tables,
             projections,
-            joined_rows: Tensor::zeros(0, DType::F32, device)?,
-            row_offsets: Vec::new(),
+            joined_rows,
+            row_offsets,
             pair_index,
             device: device.clone(),
-        };
-        model.join_tables()?;
-        if let Some(p) = &model.projections {
-            for (t, table) in model.tables.iter_mut().enumerate() {
-                table.projection = Some(p.as_tensor().narrow(0, t, 1)?.squeeze(0)?);
-            }
-        }
-        Ok(model)
-    }
-
-    /// Copies the tables' rows into one tensor and makes each table's `rows` a view of its part.
-    fn join_tables(&mut self) -> Result<()> {
-        let parts: Vec<&Tensor> = self.tables.iter().map(|t| &t.rows).collect();
-        self.joined_rows = Tensor::cat(&parts, 0)?;
-        self.row_offsets.clear();
-        let mut offset = 0;
-        for table in &mut self.tables {
-            let n = table.rows.dim(0)?;
-            self.row_offsets.push(offset as u32);
-            table.rows = self.joined_rows.narrow(0, offset, n)?;
-            offset += n;
-        }
-        Ok(())
+        })
     }
 
     /// Every table's stored rows, table after table [sum n_t, width]. Changing them in place
@@ -376,67 +379,56 @@ impl Dlrm {
         out
     }
 
-    /// Copies every parameter out of `values` (names as in [`Dlrm::named_tensors`]); shapes must
-    /// match.
-    pub fn load_named(&mut self, values: &HashMap<String, Tensor>) -> Result<()> {
-        let get = |name: &str, like: &Tensor| -> Result<Tensor> {
-            let value = values
-                .get(name)
-                .with_context(|| format!("tensor `{name}` is missing"))?;
-            if value.dims() != like.dims() {
-                bail!(
-                    "tensor `{name}` has shape {:?}, the model needs {:?}",
-                    value.dims(),
-                    like.dims()
-                );
-            }
-            Ok(value.to_device(&self.device)?.to_dtype(DType::F32)?)
-        };
+    /// Copies every parameter out of `source` (names as in [`Dlrm::named_tensors`]); shapes
+    /// must match. The tables are read a block of rows at a time straight into place, so they are
+    /// never held twice.
+    pub fn load_named(&self, source: &mut dyn TensorSource) -> Result<()> {
         for (group, layers) in [("bottom", &self.bottom), ("top", &self.top)] {
             for (l, layer) in layers.iter().enumerate() {
-                layer
-                    .weight
-                    .set(&get(&format!("{group}.{l}.weight"), &layer.weight)?)?;
-                layer
-                    .bias
-                    .set(&get(&format!("{group}.{l}.bias"), &layer.bias)?)?;
+                for (part, var) in [("weight", &layer.weight), ("bias", &layer.bias)] {
+                    let name = format!("{group}.{l}.{part}");
+                    var.set(&source.read(&name, var.dims(), &self.device)?)?;
+                }
             }
         }
         let mut projections = Vec::new();
-        for t in 0..self.tables.len() {
-            let rows = get(&format!("emb.{t}.rows"), &self.tables[t].rows)?;
-            self.tables[t].rows = rows;
-            if let Some(p) = &self.tables[t].projection {
-                projections.push(get(&format!("emb.{t}.projection"), p)?);
+        for (t, table) in self.tables.iter().enumerate() {
+            let name = format!("emb.{t}.rows");
+            let at = self.row_offsets[t] as usize;
+            source.read_into(&name, table.rows.dims(), &self.joined_rows, at)?;
+            if let Some(p) = &table.projection {
+                let name = format!("emb.{t}.projection");
+                projections.push(source.read(&name, p.dims(), &self.device)?);
             }
         }
         if let Some(p) = &self.projections {
             p.set(&Tensor::stack(&projections, 0)?)?;
         }
-        self.join_tables()
+        Ok(())
     }
 
-    /// The plain tables E_t = A_t P_t (MLET, computed `chunk` rows at a time) or copies of the
-    /// plain tables.
+    /// Rows `start..start + len` of table `t` as a plain table stores them: E_t = A_t P_t for
+    /// MLET (one product of `len` rows), a copy of the rows for a plain table. Collapsing a table
+    /// chunk by chunk bounds the memory it takes to that of one chunk.
+    pub fn collapsed_rows(&self, t: usize, start: usize, len: usize) -> Result<Tensor> {
+        let table = &self.tables[t];
+        let rows = table.rows.narrow(0, start, len)?;
+        Ok(match &table.projection {
+            Some(p) => rows.matmul(p)?.detach(),
+            None => rows.copy()?,
+        })
+    }
+
+    /// Every table collapsed ([`Dlrm::collapsed_rows`], `chunk` rows at a time).
     pub fn collapsed_tables(&self, chunk: usize) -> Result<Vec<Tensor>> {
-        self.tables
-            .iter()
-            .map(|table| match &table.projection {
-                None => Ok(table.rows.copy()?),
-                Some(p) => {
-                    let n = table.rows.dim(0)?;
-                    let parts = (0..n)
-                        .step_by(chunk.max(1))
-                        .map(|start| {
-                            Ok(table
-                                .rows
-                                .narrow(0, start, chunk.min(n - start))?
-                                .matmul(p)?
-                                .detach())
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    Ok(Tensor::cat(&parts, 0)?)
-                }
+        (0..self.tables.len())
+            .map(|t| {
+                let n = self.spec.table_rows[t];
+                let parts = (0..n)
+                    .step_by(chunk.max(1))
+                    .map(|start| self.collapsed_rows(t, start, chunk.min(n - start)))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Tensor::cat(&parts, 0)?)
             })
             .collect()
     }
@@ -458,19 +450,22 @@ impl Dlrm {
                 })
                 .collect()
         };
-        let tables = self
-            .collapsed_tables(COLLAPSE_CHUNK)?
-            .into_iter()
-            .map(|rows| Table {
-                rows,
-                projection: None,
-            })
-            .collect();
+        // The collapsed rows go straight into one buffer, chunk by chunk: besides the result,
+        // one chunk is held at a time.
+        let total: usize = self.spec.table_rows.iter().sum();
+        let mut values = Vec::with_capacity(total * self.spec.dim);
+        for (t, &n) in self.spec.table_rows.iter().enumerate() {
+            for start in (0..n).step_by(COLLAPSE_CHUNK) {
+                let chunk = self.collapsed_rows(t, start, COLLAPSE_CHUNK.min(n - start))?;
+                values.extend(chunk.flatten_all()?.to_vec1::<f32>()?);
+            }
+        }
+        let joined = Tensor::from_vec(values, (total, self.spec.dim), &self.device)?;
         Dlrm::assemble(
             spec,
             layers(&self.bottom)?,
             layers(&self.top)?,
-            tables,
+            joined,
             None,
             self.pair_index.clone(),
             &self.device,

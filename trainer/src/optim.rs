@@ -9,13 +9,13 @@
 //! Table updates add into the touched rows in place ([`index_add_rows`] on the deduplicated row
 //! ids), so nothing the size of a table is allocated per step.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
 
+use crate::checkpoint::TensorSource;
 use crate::model::Dlrm;
 use crate::step::autograd::TouchedRows;
 use crate::step::index_add::index_add_rows;
@@ -217,35 +217,19 @@ impl Optimizer {
         dense.chain(rows).collect()
     }
 
-    /// Restores the state saved by [`Optimizer::named_state`].
-    pub fn load_state(&mut self, values: &HashMap<String, Tensor>) -> Result<()> {
-        let device = |t: &Tensor| t.device().clone();
-        let mut row_acc = std::mem::take(&mut self.row_acc);
-        for (prefix, state) in [
-            ("opt.dense", &mut self.dense_acc),
-            ("opt.rows", &mut row_acc),
-        ] {
-            for (i, slot) in state.iter_mut().enumerate() {
-                let name = format!("{prefix}.{i}");
-                let value = values
-                    .get(&name)
-                    .with_context(|| format!("optimizer state `{name}` is missing"))?;
-                if value.dims() != slot.dims() {
-                    bail!(
-                        "optimizer state `{name}` has shape {:?}, expected {:?}",
-                        value.dims(),
-                        slot.dims()
-                    );
-                }
-                *slot = value.to_device(&device(slot))?.copy()?;
-            }
+    /// Restores the state saved by [`Optimizer::named_state`] from `source`; the row
+    /// accumulators are read in place, a block of rows at a time.
+    pub fn load_state(&mut self, source: &mut dyn TensorSource) -> Result<()> {
+        for (i, slot) in self.dense_acc.iter_mut().enumerate() {
+            let dims = slot.dims().to_vec();
+            *slot = source.read(&format!("opt.dense.{i}"), &dims, slot.device())?;
         }
-        if !row_acc.is_empty() {
-            let table_rows = row_acc
-                .iter()
-                .map(|t| t.dim(0))
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            self.join_row_acc(Tensor::cat(&row_acc, 0)?, &table_rows)?;
+        if let Some(joined) = &self.joined_row_acc {
+            let mut at = 0;
+            for (i, acc) in self.row_acc.iter().enumerate() {
+                source.read_into(&format!("opt.rows.{i}"), acc.dims(), joined, at)?;
+                at += acc.dim(0)?;
+            }
         }
         Ok(())
     }

@@ -16,8 +16,9 @@ use anyhow::{bail, ensure, Context, Result};
 use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::checkpoint::{Checkpoint, Position};
+use crate::checkpoint::{Checkpoint, CheckpointReader, Position, TensorSource};
 use crate::data::{BatchStream, DataSpec, ReadOptions};
+use crate::memory::{self, Estimate};
 use crate::metrics::Metrics;
 use crate::model::{Dlrm, ModelSpec};
 use crate::optim::{Optimizer, OptimizerKind};
@@ -51,8 +52,10 @@ pub struct TrainSettings {
     pub bottom_hidden: Vec<usize>,
     /// Top MLP hidden widths.
     pub top_hidden: Vec<usize>,
-    /// Most rows per table.
+    /// Most rows per table: a table gets `min(rows, distinct values in the training rows)`.
     pub rows: usize,
+    /// Rows of each table, given (the tables are then sized without reading the data first).
+    pub table_rows: Option<Vec<usize>>,
     /// Passes over the training data.
     pub epochs: usize,
     /// Examples per step.
@@ -95,6 +98,7 @@ impl TrainSettings {
             bottom_hidden: vec![512, 256, 64],
             top_hidden: vec![512, 256],
             rows: 1_000_000,
+            table_rows: None,
             epochs: 1,
             batch: 128,
             lr: 0.2,
@@ -128,6 +132,17 @@ impl TrainSettings {
             ("bottom", join(&self.bottom_hidden)),
             ("top", join(&self.top_hidden)),
             ("rows", self.rows.to_string()),
+            (
+                "table_rows",
+                self.table_rows
+                    .as_ref()
+                    .map_or("distinct".to_string(), |rows| {
+                        rows.iter()
+                            .map(usize::to_string)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    }),
+            ),
             ("batch", self.batch.to_string()),
             ("lr", self.lr.to_string()),
             ("seed", self.seed.to_string()),
@@ -214,12 +229,29 @@ pub fn plan(settings: &TrainSettings) -> Result<Plan> {
     if settings.eval_every.is_some() && validation.is_none() {
         bail!("--eval-every needs validation data (--val or --val-fraction)");
     }
-    let (table_rows, train_examples) = distinct_rows(
-        &settings.data,
-        settings.read_options(),
-        train.clone(),
-        settings.rows,
-    )?;
+    let (table_rows, train_examples) = match &settings.table_rows {
+        Some(rows) => {
+            let tables = settings.data.schema().num_tables;
+            ensure!(
+                rows.len() == tables,
+                "--table-rows gives {} tables, {} has {tables}",
+                rows.len(),
+                settings.data
+            );
+            ensure!(
+                rows.iter().all(|&n| n > 0),
+                "--table-rows: a table needs a row"
+            );
+            let examples = train.end.min(settings.data.count_rows()?) - train.start;
+            (rows.clone(), examples)
+        }
+        None => distinct_rows(
+            &settings.data,
+            settings.read_options(),
+            train.clone(),
+            settings.rows,
+        )?,
+    };
     ensure!(train_examples > 0, "no training rows in {}", settings.data);
     Ok(Plan {
         train,
@@ -327,7 +359,28 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
         top_hidden: settings.top_hidden.clone(),
         mlet_init_scale: settings.mlet_init_scale,
     };
-    let mut model = Dlrm::new(spec, settings.seed, &settings.device)?;
+    let estimate = Estimate::of(
+        &spec,
+        settings.optimizer,
+        settings.batch,
+        settings.eval_every.is_some(),
+    );
+    let available = memory::available();
+    let line = match available {
+        Some(a) => format!("memory: about {estimate}; {} available", memory::bytes(a)),
+        None => format!("memory: about {estimate}"),
+    };
+    let _ = writeln!(std::io::stderr(), "{line}");
+    if let Some(available) = available.filter(|&a| a < estimate.total()) {
+        bail!(
+            "this run needs about {} and the machine has {} available; try fewer rows per \
+             table (--rows, --table-rows), a smaller --dim or --mlet-k, or SGD (Adagrad keeps \
+             one value per row)",
+            memory::bytes(estimate.total()),
+            memory::bytes(available)
+        );
+    }
+    let model = Dlrm::new(spec, settings.seed, &settings.device)?;
     let mut optimizer = Optimizer::new(settings.optimizer, settings.lr, &model)?;
     let mut position = Position {
         epoch: 0,
@@ -336,7 +389,8 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
     };
     let mut best: Option<Best> = None;
     if let Some(path) = &settings.resume {
-        let checkpoint = Checkpoint::load(path, &settings.device)?;
+        let mut reader = CheckpointReader::open(path)?;
+        let checkpoint = reader.checkpoint.clone();
         let mut saved = checkpoint.settings.clone();
         saved.retain(|(k, _)| k != "epochs");
         for (key, value) in settings.fingerprint() {
@@ -353,13 +407,14 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
             }
         }
         model
-            .load_named(&checkpoint.tensors)
+            .load_named(&mut reader)
             .with_context(|| format!("checkpoint {}", path.display()))?;
         optimizer
-            .load_state(&checkpoint.tensors)
+            .load_state(&mut reader)
             .with_context(|| format!("checkpoint {}", path.display()))?;
         position = checkpoint.position.clone();
-        best = restore_best(&checkpoint, &model)?;
+        best = restore_best(&mut reader, &model)
+            .with_context(|| format!("checkpoint {}", path.display()))?;
     }
 
     let mut step = Step::new(&model, settings.autograd)?;
@@ -463,8 +518,8 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
             let last = Metrics::compute(&p, &y);
             validation = Some(last);
             if let Some(b) = best.filter(|b| b.metrics.auc > last.auc) {
-                let values: HashMap<String, Tensor> = b.tensors.into_iter().collect();
-                model.load_named(&values)?;
+                let mut values: HashMap<String, Tensor> = b.tensors.into_iter().collect();
+                model.load_named(&mut values)?;
                 validation = Some(b.metrics);
                 best_step = Some(b.step);
             }
@@ -663,13 +718,13 @@ fn save_checkpoint(
         position: position.clone(),
         settings: saved_settings,
         info,
-        tensors: HashMap::new(),
     };
     checkpoint.save(path, &tensors)
 }
 
 /// The best weights stored in a checkpoint, if any.
-fn restore_best(checkpoint: &Checkpoint, model: &Dlrm) -> Result<Option<Best>> {
+fn restore_best(reader: &mut CheckpointReader, model: &Dlrm) -> Result<Option<Best>> {
+    let checkpoint = reader.checkpoint.clone();
     let Some(step) = checkpoint.info.get("best_step") else {
         return Ok(None);
     };
@@ -695,12 +750,9 @@ fn restore_best(checkpoint: &Checkpoint, model: &Dlrm) -> Result<Option<Best>> {
     let tensors = model
         .named_tensors()
         .into_iter()
-        .map(|(name, _)| {
-            let t = checkpoint
-                .tensors
-                .get(&format!("best.{name}"))
-                .with_context(|| format!("checkpoint: best.{name} missing"))?;
-            Ok((name, t.clone()))
+        .map(|(name, t)| {
+            let best = reader.read(&format!("best.{name}"), t.dims(), model.device())?;
+            Ok((name, best))
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Some(Best {

@@ -433,14 +433,15 @@ fn a_closed_pipe_ends_quietly() {
         vec!["score", "--model", s(&model), "--data", &rows],
         vec!["inspect", "--model", s(&model)],
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mlet"))
+        // The pipe's reader is closed before mlet starts, so its first write fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_mlet"))
             .args(&args)
-            .stdout(Stdio::piped())
+            .stdout(writer)
             .stderr(Stdio::piped())
-            .spawn()
+            .output()
             .unwrap();
-        drop(child.stdout.take()); // the reader is gone before mlet writes
-        let out = child.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
         assert!(err.is_empty(), "{args:?} printed: {err}");

@@ -4,7 +4,7 @@
 mod common;
 
 use mlet_formats::ids::fnv1a32;
-use mlet_trainer::data::{Batch, BatchStream, DataSpec, ReadOptions};
+use mlet_trainer::data::{Batch, BatchStream, DataSpec, ReadOptions, Vocab};
 
 use common::{temp, temp_file};
 
@@ -249,13 +249,14 @@ fn avazu_rows_and_errors() {
 #[test]
 fn synthetic_tsv_round_trips_through_the_criteo_reader() {
     let path = temp("synth.tsv");
-    mlet_trainer::data::write_criteo_tsv(&path, 300, 4, 8).unwrap();
+    mlet_trainer::data::write_criteo_tsv(&path, 300, 4, 8, Vocab::Default).unwrap();
     let from_file = read_all(&DataSpec::Criteo(path), TRAIN).unwrap().0;
     let direct = read_all(
         &DataSpec::Synthetic {
             rows: 300,
             seed: 4,
             rank: 8,
+            vocab: Vocab::Default,
         },
         TRAIN,
     )

@@ -21,6 +21,7 @@ fn settings(
         rows: 1200,
         seed: 3,
         rank: 4,
+        vocab: mlet_trainer::data::Vocab::Default,
     });
     s.validation = Validation::Fraction(0.25);
     s.dim = 4;

@@ -140,9 +140,24 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = DEFAULT_SYNTHETIC_RANK as u8,
           value_parser = clap::value_parser!(u8).range(1..=64))]
     pub rank: u8,
+    /// The categorical columns' vocabularies.
+    #[arg(long, value_enum, default_value_t = VocabKind::Default)]
+    pub vocab: VocabKind,
+    /// With --vocab criteo: a factor on every cardinality, in (0, 1].
+    #[arg(long, default_value_t = 1.0, value_parser = unit_scale)]
+    pub vocab_scale: f64,
     /// Output file (`-`: standard output).
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// Vocabularies of `mlet synth`'s categorical columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum VocabKind {
+    /// 10 to 10^6 values a table, steep Zipf: learnable from a few hundred thousand rows.
+    Default,
+    /// Criteo Kaggle's 26 cardinalities (33.8M values in all), heavier tail.
+    Criteo,
 }
 
 /// `footprint-bench`.
@@ -213,6 +228,10 @@ pub struct TrainArgs {
     /// Most rows per table (a table gets min(N, distinct training values)).
     #[arg(long, default_value_t = 1_000_000, value_parser = table_rows)]
     pub rows: usize,
+    /// Rows of each table, comma-separated, or `criteo` (Criteo Kaggle's 26 cardinalities,
+    /// 33.8M rows in all): the tables are sized without reading the data first.
+    #[arg(long, conflicts_with = "rows", value_parser = table_rows_list)]
+    pub table_rows: Option<TableRows>,
     /// Passes over the training data.
     #[arg(long, default_value_t = 1, value_parser = count)]
     pub epochs: usize,
@@ -287,6 +306,23 @@ fn hidden_widths(s: &str) -> Result<HiddenWidths, String> {
     Ok(HiddenWidths(widths))
 }
 
+/// The rows of every table, given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableRows(pub Vec<usize>);
+
+/// `N0,N1,...` or `criteo`.
+fn table_rows_list(s: &str) -> Result<TableRows, String> {
+    if s == "criteo" {
+        let rows = mlet_trainer::data::CRITEO_CARDINALITIES.map(|n| n as usize);
+        return Ok(TableRows(rows.to_vec()));
+    }
+    let rows = s
+        .split(',')
+        .map(|n| table_rows(n).map_err(|e| format!("`{n}` in `{s}`: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(TableRows(rows))
+}
+
 /// Most embedding width d or MLET k a model may have.
 pub const MAX_WIDTH: usize = 65_536;
 
@@ -318,6 +354,15 @@ fn positive_finite(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         Ok(_) => Err("must be a finite number above 0".into()),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+/// A factor in (0, 1].
+fn unit_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        Ok(_) => Err("must be above 0 and at most 1".into()),
         Err(_) => Err(format!("`{s}` is not a number")),
     }
 }

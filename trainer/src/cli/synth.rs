@@ -4,10 +4,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use mlet_trainer::data::write_criteo_tsv;
+use mlet_trainer::data::{write_criteo_tsv, Vocab};
 use mlet_trainer::output::{check_file_output, is_stdout};
 
-use super::args::SynthArgs;
+use super::args::{SynthArgs, VocabKind};
 
 pub fn run(args: SynthArgs) -> Result<ExitCode> {
     let out = if is_stdout(&args.out) {
@@ -15,7 +15,13 @@ pub fn run(args: SynthArgs) -> Result<ExitCode> {
     } else {
         check_file_output(&args.out, "--out")?
     };
-    write_criteo_tsv(&out, args.rows, args.seed, args.rank.into())?;
+    let vocab = match args.vocab {
+        VocabKind::Default => Vocab::Default,
+        VocabKind::Criteo => Vocab::Criteo {
+            scale: args.vocab_scale,
+        },
+    };
+    write_criteo_tsv(&out, args.rows, args.seed, args.rank.into(), vocab)?;
     if !is_stdout(&out) {
         let _ = writeln!(
             std::io::stderr(),

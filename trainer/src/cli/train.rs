@@ -37,6 +37,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     settings.bottom_hidden = args.bottom.0.clone();
     settings.top_hidden = args.top.0.clone();
     settings.rows = args.rows;
+    settings.table_rows = args.table_rows.clone().map(|rows| rows.0);
     settings.epochs = args.epochs;
     settings.batch = args.batch;
     settings.lr = args.lr;
@@ -123,6 +124,9 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         });
         if let Some(s) = &sizes {
             line["bytes"] = sizes_json(s);
+        }
+        if let Some(peak) = mlet_trainer::memory::peak_rss() {
+            line["peak_rss_bytes"] = json!(peak);
         }
         writeln!(std::io::stdout().lock(), "{line}")?;
     }

@@ -21,7 +21,7 @@ use std::thread;
 
 use anyhow::{bail, Context, Result};
 
-pub use synthetic::{write_criteo_tsv, World};
+pub use synthetic::{write_criteo_tsv, Vocab, World, CRITEO_CARDINALITIES};
 
 /// How many dense values and tables a data source has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +64,8 @@ pub enum DataSpec {
     Criteo(PathBuf),
     /// `avazu:PATH`: Avazu CSV with header.
     Avazu(PathBuf),
-    /// `synthetic:N[:SEED[:RANK]]`: N rows from the built-in ground-truth model.
+    /// `synthetic:N[:SEED[:RANK[:criteo[:SCALE]]]]`: N rows from the built-in ground-truth
+    /// model, over its default vocabularies or Criteo's cardinalities (times SCALE).
     Synthetic {
         /// Rows.
         rows: u64,
@@ -72,6 +73,8 @@ pub enum DataSpec {
         seed: u64,
         /// Rank of the hidden model's latent vectors.
         rank: usize,
+        /// The categorical columns' vocabularies.
+        vocab: Vocab,
     },
 }
 
@@ -91,9 +94,10 @@ impl FromStr for DataSpec {
             "criteo" if !rest.is_empty() => Ok(DataSpec::Criteo(rest.into())),
             "avazu" if !rest.is_empty() => Ok(DataSpec::Avazu(rest.into())),
             "synthetic" => {
+                let usage = "expected synthetic:N[:SEED[:RANK[:criteo[:SCALE]]]]";
                 let parts: Vec<&str> = rest.split(':').collect();
-                if parts.len() > 3 {
-                    bail!("data spec `{s}`: expected synthetic:N[:SEED[:RANK]]");
+                if parts.len() > 5 {
+                    bail!("data spec `{s}`: {usage}");
                 }
                 let number = |i: usize, what: &str| -> Result<Option<u64>> {
                     parts
@@ -111,7 +115,23 @@ impl FromStr for DataSpec {
                 if rank == 0 || rank > 64 {
                     bail!("data spec `{s}`: RANK must be 1..=64");
                 }
-                Ok(DataSpec::Synthetic { rows, seed, rank })
+                let vocab = match (parts.get(3), parts.get(4)) {
+                    (None, _) => Vocab::Default,
+                    (Some(&"criteo"), None) => Vocab::Criteo { scale: 1.0 },
+                    (Some(&"criteo"), Some(scale)) => match scale.parse::<f64>() {
+                        Ok(scale) if scale > 0.0 && scale <= 1.0 => Vocab::Criteo { scale },
+                        _ => bail!("data spec `{s}`: SCALE `{scale}` must be a number in (0, 1]"),
+                    },
+                    (Some(other), _) => {
+                        bail!("data spec `{s}`: unknown vocabulary `{other}`; {usage}")
+                    }
+                };
+                Ok(DataSpec::Synthetic {
+                    rows,
+                    seed,
+                    rank,
+                    vocab,
+                })
             }
             _ => bail!(
                 "data spec `{s}`: expected criteo:PATH, avazu:PATH or synthetic:N[:SEED[:RANK]]"
@@ -125,7 +145,19 @@ impl fmt::Display for DataSpec {
         match self {
             DataSpec::Criteo(p) => write!(f, "criteo:{}", p.display()),
             DataSpec::Avazu(p) => write!(f, "avazu:{}", p.display()),
-            DataSpec::Synthetic { rows, seed, rank } => write!(f, "synthetic:{rows}:{seed}:{rank}"),
+            DataSpec::Synthetic {
+                rows,
+                seed,
+                rank,
+                vocab,
+            } => {
+                write!(f, "synthetic:{rows}:{seed}:{rank}")?;
+                match vocab {
+                    Vocab::Default => Ok(()),
+                    Vocab::Criteo { scale } if *scale == 1.0 => f.write_str(":criteo"),
+                    Vocab::Criteo { scale } => write!(f, ":criteo:{scale}"),
+                }
+            }
         }
     }
 }
@@ -160,9 +192,12 @@ impl DataSpec {
         Ok(match self {
             DataSpec::Criteo(path) => Box::new(criteo::open(path, options)?),
             DataSpec::Avazu(path) => Box::new(avazu::open(path, options)?),
-            DataSpec::Synthetic { rows, seed, rank } => {
-                Box::new(synthetic::SyntheticSource::new(*rows, *seed, *rank))
-            }
+            DataSpec::Synthetic {
+                rows,
+                seed,
+                rank,
+                vocab,
+            } => Box::new(synthetic::SyntheticSource::new(*rows, *seed, *rank, *vocab)),
         })
     }
 }
@@ -347,18 +382,26 @@ mod tests {
             DataSpec::Synthetic {
                 rows: 100,
                 seed: 7,
-                rank: DEFAULT_SYNTHETIC_RANK
+                rank: DEFAULT_SYNTHETIC_RANK,
+                vocab: Vocab::Default,
             }
         );
-        assert_eq!(
-            "synthetic:5:1:3".parse::<DataSpec>().unwrap().to_string(),
-            "synthetic:5:1:3"
-        );
+        for text in [
+            "synthetic:5:1:3",
+            "synthetic:5:1:3:criteo",
+            "synthetic:5:1:3:criteo:0.25",
+        ] {
+            assert_eq!(text.parse::<DataSpec>().unwrap().to_string(), text);
+        }
         for bad in [
             "criteo:",
             "foo:x",
             "synthetic:x",
             "synthetic:1:2:0",
+            "synthetic:1:2:8:avazu",
+            "synthetic:1:2:8:criteo:0",
+            "synthetic:1:2:8:criteo:2",
+            "synthetic:1:2:8:criteo:1:9",
             "nocolon",
         ] {
             assert!(bad.parse::<DataSpec>().is_err(), "{bad}");

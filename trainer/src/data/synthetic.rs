@@ -1,10 +1,12 @@
 //! Synthetic Criteo-shaped data from a hidden ground-truth model (the [`World`]).
 //!
 //! Each row has 13 dense values, `floor(exp(mu_i + sigma_i z))` with z standard normal (lognormal
-//! counts, like Criteo's), and 26 categorical ids: table t has a vocabulary of
-//! `10 * 10^(5t/25)` values (10 to 10^6), drawn Zipf-distributed (exponent [`ZIPF_EXPONENT`]), and
-//! each value's raw id is a fixed 32-bit hash of (t, value). The label is Bernoulli(sigmoid(logit))
-//! with
+//! counts, like Criteo's), and 26 categorical ids: by default table t has a vocabulary of
+//! `10 * 10^(5t/25)` values (10 to 10^6), drawn Zipf-distributed (exponent [`ZIPF_EXPONENT`]); with
+//! [`Vocab::Criteo`] the vocabularies are Criteo Kaggle's cardinalities ([`CRITEO_CARDINALITIES`],
+//! 33.8M values in all, optionally scaled) with the heavier tail [`CRITEO_ZIPF_EXPONENT`], so that
+//! large tables see many distinct rows. Each value's raw id is a fixed 32-bit hash of (t, value).
+//! The label is Bernoulli(sigmoid(logit)) with
 //!
 //! ```text
 //! logit = offset + dense_term + sum over pairs i < j of <u_i, u_j> + sum_t bias_t(value_t)
@@ -20,8 +22,9 @@
 //! dimensions cannot represent the pairwise term exactly, so a wider (or better trained)
 //! embedding scores a higher AUC.
 //!
-//! The world is the same for every seed (only its rank is a parameter); the seed picks the rows,
-//! and row i depends only on (seed, i), so that any range of rows can be read directly.
+//! The hidden model is the same for every seed and vocabulary (only its rank is a parameter): the
+//! seed picks the rows, and row i depends only on (seed, i), so that any range of rows can be read
+//! directly.
 
 use std::path::Path;
 
@@ -35,8 +38,51 @@ use crate::rng::{hash, mix64, Rng};
 const DENSE: usize = 13;
 /// Tables per row.
 const TABLES: usize = 26;
-/// Exponent of the Zipf distribution of categorical values.
+/// Exponent of the Zipf distribution of categorical values (default vocabularies).
 pub const ZIPF_EXPONENT: f64 = 1.5;
+/// Exponent of the Zipf distribution with Criteo's vocabularies: a heavier tail, so that 10M rows
+/// touch about 1.6M distinct values of the 10M-value table (Criteo's own tables are mostly rare
+/// values too).
+pub const CRITEO_ZIPF_EXPONENT: f64 = 1.05;
+/// Criteo Kaggle's 26 cardinalities, as the DLRM reference lists them (33,762,577 in all).
+pub const CRITEO_CARDINALITIES: [u64; TABLES] = [
+    1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194, 27, 14992,
+    5461306, 10, 5652, 2173, 4, 7046547, 18, 15, 286181, 105, 142572,
+];
+
+/// The vocabularies of the categorical columns.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Vocab {
+    /// `10 * 10^(5t/25)` values for table t (10 to 10^6), Zipf exponent [`ZIPF_EXPONENT`].
+    Default,
+    /// [`CRITEO_CARDINALITIES`] times `scale` (at least 1 value each), Zipf exponent
+    /// [`CRITEO_ZIPF_EXPONENT`].
+    Criteo {
+        /// Factor on every cardinality.
+        scale: f64,
+    },
+}
+
+impl Vocab {
+    /// Values of each table.
+    pub fn sizes(&self) -> [u64; TABLES] {
+        match self {
+            Vocab::Default => core::array::from_fn(|t| {
+                (10.0 * 10f64.powf(5.0 * t as f64 / (TABLES - 1) as f64)).round() as u64
+            }),
+            Vocab::Criteo { scale } => {
+                CRITEO_CARDINALITIES.map(|n| ((n as f64 * scale).round() as u64).max(1))
+            }
+        }
+    }
+
+    fn zipf_exponent(&self) -> f64 {
+        match self {
+            Vocab::Default => ZIPF_EXPONENT,
+            Vocab::Criteo { .. } => CRITEO_ZIPF_EXPONENT,
+        }
+    }
+}
 /// Fixed seed of the hidden model's parameters.
 const WORLD_SEED: u64 = 0x4d4c_4554_2d77_726c;
 /// Wanted fraction of positive labels.
@@ -51,6 +97,7 @@ const BIAS_STD: f64 = 0.15;
 pub struct World {
     rank: usize,
     vocab: [u64; TABLES],
+    zipf_exponent: f64,
     mu: [f64; DENSE],
     sigma: [f64; DENSE],
     dense_weight: [f64; DENSE],
@@ -62,13 +109,9 @@ pub struct World {
 }
 
 impl World {
-    /// The world with latent vectors of `rank` dimensions.
-    pub fn new(rank: usize) -> World {
+    /// The world with latent vectors of `rank` dimensions over the vocabularies `vocab`.
+    pub fn new(rank: usize, vocab: Vocab) -> World {
         let mut rng = Rng::new(WORLD_SEED);
-        let mut vocab = [0u64; TABLES];
-        for (t, v) in vocab.iter_mut().enumerate() {
-            *v = (10.0 * 10f64.powf(5.0 * t as f64 / (TABLES - 1) as f64)).round() as u64;
-        }
         let mut mu = [0.0; DENSE];
         let mut sigma = [0.0; DENSE];
         let mut dense_weight = [0.0; DENSE];
@@ -85,7 +128,8 @@ impl World {
             .collect();
         let mut world = World {
             rank,
-            vocab,
+            vocab: vocab.sizes(),
+            zipf_exponent: vocab.zipf_exponent(),
             mu,
             sigma,
             dense_weight,
@@ -159,7 +203,7 @@ impl World {
         }
         let mut norms: f64 = sum.iter().map(|v| v * v).sum();
         for (t, id) in ids.iter_mut().enumerate() {
-            let j = zipf(rng.unit(), self.vocab[t]);
+            let j = zipf(rng.unit(), self.vocab[t], self.zipf_exponent);
             *id = Self::raw_id(t, j);
             let (norm, bias) = self.latent(t, j, &mut sum, has_latent(t));
             norms += norm;
@@ -197,9 +241,10 @@ fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// A Zipf-like draw over `0..n` from a uniform `u` (continuous power-law inverse CDF).
-fn zipf(u: f64, n: u64) -> u64 {
-    let a = 1.0 - ZIPF_EXPONENT;
+/// A Zipf-like draw over `0..n` from a uniform `u` (continuous power-law inverse CDF with
+/// exponent `s` > 1).
+fn zipf(u: f64, n: u64, s: f64) -> u64 {
+    let a = 1.0 - s;
     let x = (((n as f64 + 1.0).powf(a) - 1.0) * u + 1.0).powf(1.0 / a);
     (x.floor() as u64).saturating_sub(1).min(n - 1)
 }
@@ -213,10 +258,10 @@ pub struct SyntheticSource {
 }
 
 impl SyntheticSource {
-    /// `rows` rows of stream `seed` over the world of rank `rank`.
-    pub fn new(rows: u64, seed: u64, rank: usize) -> SyntheticSource {
+    /// `rows` rows of stream `seed` over the world of rank `rank` and vocabularies `vocab`.
+    pub fn new(rows: u64, seed: u64, rank: usize, vocab: Vocab) -> SyntheticSource {
         SyntheticSource {
-            world: World::new(rank),
+            world: World::new(rank, vocab),
             rows,
             seed,
             position: 0,
@@ -256,8 +301,14 @@ impl Source for SyntheticSource {
 }
 
 /// Writes rows `0..rows` of stream `seed` as a Criteo TSV file (label, 13 integers, 26 hex ids).
-pub fn write_criteo_tsv(path: &Path, rows: u64, seed: u64, rank: usize) -> Result<()> {
-    let world = World::new(rank);
+pub fn write_criteo_tsv(
+    path: &Path,
+    rows: u64,
+    seed: u64,
+    rank: usize,
+    vocab: Vocab,
+) -> Result<()> {
+    let world = World::new(rank, vocab);
     write_streamed(path, |out| {
         let mut dense = [0f32; DENSE];
         let mut ids = [0u32; TABLES];
@@ -283,7 +334,9 @@ mod tests {
     #[test]
     fn zipf_stays_in_range_and_favours_small_values() {
         let mut rng = Rng::new(3);
-        let draws: Vec<u64> = (0..10_000).map(|_| zipf(rng.unit(), 1000)).collect();
+        let draws: Vec<u64> = (0..10_000)
+            .map(|_| zipf(rng.unit(), 1000, ZIPF_EXPONENT))
+            .collect();
         assert!(draws.iter().all(|&j| j < 1000));
         let zeros = draws.iter().filter(|&&j| j == 0).count();
         let tail = draws.iter().filter(|&&j| j >= 500).count();
@@ -291,14 +344,14 @@ mod tests {
             zeros > tail,
             "value 0 drawn {zeros} times, upper half {tail}"
         );
-        assert_eq!(zipf(0.0, 1), 0);
-        assert_eq!(zipf(0.999_999, 1), 0);
+        assert_eq!(zipf(0.0, 1, ZIPF_EXPONENT), 0);
+        assert_eq!(zipf(0.999_999, 1, ZIPF_EXPONENT), 0);
     }
 
     #[test]
     fn rows_are_deterministic_and_about_a_quarter_positive() {
-        let mut a = SyntheticSource::new(4000, 11, 8);
-        let mut b = SyntheticSource::new(4000, 11, 8);
+        let mut a = SyntheticSource::new(4000, 11, 8, Vocab::Default);
+        let mut b = SyntheticSource::new(4000, 11, 8, Vocab::Default);
         let (mut ba, mut bb) = (Batch::default(), Batch::default());
         while a.next_row(&mut ba).unwrap() {}
         while b.next_row(&mut bb).unwrap() {}
@@ -307,7 +360,7 @@ mod tests {
         assert!((0.21..0.29).contains(&rate), "positive rate {rate}");
         assert!(ba.dense.iter().all(|v| *v >= 0.0 && v.fract() == 0.0));
         // The hidden logit itself ranks the labels well: the data carries signal to learn.
-        let world = World::new(8);
+        let world = World::new(8, Vocab::Default);
         let (mut scores, mut labels) = (Vec::new(), Vec::new());
         for i in 0..4000 {
             let mut rng = Rng::new(hash(&[5, i]));
@@ -322,9 +375,26 @@ mod tests {
         }
         let oracle = crate::metrics::auc(&scores, &labels);
         assert!(oracle > 0.85, "the hidden model's own AUC is {oracle}");
-        let mut other = SyntheticSource::new(10, 12, 8);
+        let mut other = SyntheticSource::new(10, 12, 8, Vocab::Default);
         let mut bo = Batch::default();
         while other.next_row(&mut bo).unwrap() {}
         assert_ne!(bo.ids[..], ba.ids[..bo.ids.len()]);
+    }
+
+    #[test]
+    fn criteo_vocabularies_spread_over_many_rows_with_the_same_labels_rule() {
+        assert_eq!(CRITEO_CARDINALITIES.iter().sum::<u64>(), 33_762_577);
+        let sizes = Vocab::Criteo { scale: 0.01 }.sizes();
+        assert_eq!((sizes[2], sizes[8]), (101_312, 1));
+        // 20,000 rows over the 10M-value table: most values are seen once.
+        let mut source = SyntheticSource::new(20_000, 3, 8, Vocab::Criteo { scale: 1.0 });
+        let mut batch = Batch::default();
+        while source.next_row(&mut batch).unwrap() {}
+        let mut ids: Vec<u32> = batch.ids[2..].iter().step_by(TABLES).copied().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert!(ids.len() > 5_000, "{} distinct values", ids.len());
+        let rate = batch.labels.iter().sum::<f32>() / 20_000.0;
+        assert!((0.15..0.35).contains(&rate), "positive rate {rate}");
     }
 }

@@ -94,11 +94,13 @@ impl FootprintSettings {
                 rows: 1_000_000,
                 seed: 1,
                 rank: crate::data::DEFAULT_SYNTHETIC_RANK,
+                vocab: crate::data::Vocab::Default,
             },
             val: DataSpec::Synthetic {
                 rows: 200_000,
                 seed: 2,
                 rank: crate::data::DEFAULT_SYNTHETIC_RANK,
+                vocab: crate::data::Vocab::Default,
             },
             out_dir,
             plain_dims: vec![2, 4, 8, 16, 32],
@@ -122,11 +124,13 @@ impl FootprintSettings {
             rows: 60_000,
             seed: 1,
             rank: crate::data::DEFAULT_SYNTHETIC_RANK,
+            vocab: crate::data::Vocab::Default,
         };
         s.val = DataSpec::Synthetic {
             rows: 10_000,
             seed: 2,
             rank: crate::data::DEFAULT_SYNTHETIC_RANK,
+            vocab: crate::data::Vocab::Default,
         };
         s
     }
