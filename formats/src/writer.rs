@@ -223,8 +223,8 @@ impl ModelWriter {
     }
 }
 
-/// Keys that `ModelWriter::new` fills in are reserved; all others are free.
-fn is_free_key(key: &str) -> bool {
+/// Whether `key` is free information: keys that `ModelWriter::new` fills in are reserved.
+pub fn is_free_key(key: &str) -> bool {
     !Key::ALL.iter().any(|k| k.name() == key)
 }
 

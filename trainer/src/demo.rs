@@ -60,6 +60,7 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
         settings.batch = 256;
         settings.lr = 1.0;
         settings.progress = true;
+        settings.verbose = false;
         let report = train(&settings, &AtomicBool::new(false))?;
         let path = dir.join(format!("{}.mlet", name.replace([' ', '='], "_")));
         let sizes = export(

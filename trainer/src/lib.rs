@@ -20,6 +20,8 @@
 //! | [`score`] | scoring data through an exported file with `mlet-runtime` |
 //! | [`metrics`] | AUC, logloss, normalized entropy, accuracy |
 //! | [`footprint`] | the accuracy-against-bytes benchmark |
+//! | [`shrink`] | the smallest model within an AUC loss: a fair search over every knob |
+//! | [`plot`] | accuracy against bytes as an SVG, with the Pareto front |
 //! | [`demo`] | the README's main job |
 //! | [`output`] | output paths checked up front, atomic files, standard output |
 //! | [`rng`] | the seeded generator every random number comes from |
@@ -35,7 +37,9 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod output;
+pub mod plot;
 pub mod rng;
 pub mod score;
+pub mod shrink;
 pub mod step;
 pub mod train;

@@ -33,6 +33,8 @@ pub enum Validation {
     Data(DataSpec),
     /// The last fraction of the training source's rows (time order kept).
     Fraction(f64),
+    /// These rows of a source (the others of the training source may train).
+    Rows(DataSpec, Range<u64>),
 }
 
 /// Everything a training run needs.
@@ -40,6 +42,8 @@ pub enum Validation {
 pub struct TrainSettings {
     /// Training data.
     pub data: DataSpec,
+    /// The rows of `data` to train on (all by default; the end may lie past the last row).
+    pub train_rows: Range<u64>,
     /// Validation data.
     pub validation: Validation,
     /// Embedding width d.
@@ -78,6 +82,8 @@ pub struct TrainSettings {
     pub skip_bad_lines: bool,
     /// Show a progress bar.
     pub progress: bool,
+    /// Print the memory estimate on standard error at the start.
+    pub verbose: bool,
     /// Where to compute.
     pub device: Device,
     /// Use candle's autograd step on the CPU too (the step of other devices; slower than the
@@ -91,6 +97,7 @@ impl TrainSettings {
     pub fn new(data: DataSpec) -> TrainSettings {
         TrainSettings {
             data,
+            train_rows: 0..u64::MAX,
             validation: Validation::None,
             dim: 16,
             mlet_k: 0,
@@ -110,6 +117,7 @@ impl TrainSettings {
             resume: None,
             skip_bad_lines: false,
             progress: false,
+            verbose: true,
             device: Device::Cpu,
             autograd: false,
         }
@@ -122,9 +130,14 @@ impl TrainSettings {
             Validation::None => "none".to_string(),
             Validation::Data(d) => d.to_string(),
             Validation::Fraction(f) => format!("fraction {f}"),
+            Validation::Rows(d, rows) => format!("{d} rows {}..{}", rows.start, rows.end),
         };
         let mut out: Vec<(String, String)> = [
             ("data", self.data.to_string()),
+            (
+                "train_rows",
+                format!("{}..{}", self.train_rows.start, self.train_rows.end),
+            ),
             ("validation", validation),
             ("dim", self.dim.to_string()),
             ("mlet_k", self.mlet_k.to_string()),
@@ -200,14 +213,18 @@ pub fn plan(settings: &TrainSettings) -> Result<Plan> {
     ensure!(settings.dim > 0, "--dim must be at least 1");
     let (train, validation) = match &settings.validation {
         Validation::None => (0..u64::MAX, None),
-        Validation::Data(spec) => {
+        Validation::Data(spec) | Validation::Rows(spec, _) => {
             ensure!(
                 spec.schema() == settings.data.schema(),
                 "validation data {spec} has {:?}, the training data {:?}",
                 spec.schema(),
                 settings.data.schema()
             );
-            (0..u64::MAX, Some((spec.clone(), 0..u64::MAX)))
+            let rows = match &settings.validation {
+                Validation::Rows(_, rows) => rows.clone(),
+                _ => 0..u64::MAX,
+            };
+            (0..u64::MAX, Some((spec.clone(), rows)))
         }
         Validation::Fraction(f) => {
             let total = settings.data.count_rows()?;
@@ -226,6 +243,7 @@ pub fn plan(settings: &TrainSettings) -> Result<Plan> {
             )
         }
     };
+    let train = train.start.max(settings.train_rows.start)..train.end.min(settings.train_rows.end);
     if settings.eval_every.is_some() && validation.is_none() {
         bail!("--eval-every needs validation data (--val or --val-fraction)");
     }
@@ -242,7 +260,10 @@ pub fn plan(settings: &TrainSettings) -> Result<Plan> {
                 rows.iter().all(|&n| n > 0),
                 "--table-rows: a table needs a row"
             );
-            let examples = train.end.min(settings.data.count_rows()?) - train.start;
+            let examples = train
+                .end
+                .min(settings.data.count_rows()?)
+                .saturating_sub(train.start);
             (rows.clone(), examples)
         }
         None => distinct_rows(
@@ -370,7 +391,9 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
         Some(a) => format!("memory: about {estimate}; {} available", memory::bytes(a)),
         None => format!("memory: about {estimate}"),
     };
-    let _ = writeln!(std::io::stderr(), "{line}");
+    if settings.verbose {
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
     if let Some(available) = available.filter(|&a| a < estimate.total()) {
         bail!(
             "this run needs about {} and the machine has {} available; try fewer rows per \
@@ -468,7 +491,9 @@ pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport>
                     position.step, metrics.auc, metrics.logloss
                 );
                 if bar.is_hidden() {
-                    let _ = writeln!(std::io::stderr(), "{line}");
+                    if settings.verbose {
+                        let _ = writeln!(std::io::stderr(), "{line}");
+                    }
                 } else {
                     bar.println(line);
                 }

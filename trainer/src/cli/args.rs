@@ -50,6 +50,11 @@ pub enum Command {
     /// export each as f32, f16, int8 per-row and int8 per-table, score every file with the
     /// runtime, write a CSV and an SVG plot with the Pareto front, print the headline.
     FootprintBench(FootprintArgs),
+    /// The smallest model within a given AUC loss of the best on your data: a fair search over
+    /// plain and MLET tables, fewer rows per table and lower-precision exports, each model at its
+    /// own learning rate, candidates over several seeds; prints the answer, the command that
+    /// makes it, and a Pareto plot.
+    Shrink(ShrinkArgs),
 }
 
 /// How the embedding tables are stored in an exported file.
@@ -196,6 +201,63 @@ pub struct FootprintArgs {
     /// Optimizer (Adagrad is row-wise for tables).
     #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
     pub optimizer: OptimizerKind,
+}
+
+/// `shrink`.
+#[derive(Args)]
+pub struct ShrinkArgs {
+    /// Training data (default: the built-in synthetic world, 1M rows). Without --val, its rows
+    /// in time order are split 80% train, 10% validation, 10% test.
+    #[arg(long)]
+    pub data: Option<DataSpec>,
+    /// Validation and test data (first half validation, second half test), with --data.
+    #[arg(long, requires = "data")]
+    pub val: Option<DataSpec>,
+    /// The AUC the smallest model may lose against the best.
+    #[arg(long, default_value_t = 0.001, value_parser = auc_loss)]
+    pub max_auc_loss: f64,
+    /// The CI smoke test: 60k/10k/10k rows and a small grid.
+    #[arg(long)]
+    pub quick: bool,
+    /// Output folder (CSVs, the plot, every model file; a rerun skips finished work).
+    #[arg(long, default_value = "shrink")]
+    pub out: PathBuf,
+    /// Start no work that would end after this many minutes (see `mlet_trainer::shrink`).
+    #[arg(long, value_parser = positive_finite)]
+    pub budget_minutes: Option<f64>,
+    /// Plain widths d, comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = width)]
+    pub plain_dims: Option<Vec<usize>>,
+    /// MLET widths d, comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = width)]
+    pub mlet_dims: Option<Vec<usize>>,
+    /// MLET inner widths k, comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = width)]
+    pub mlet_ks: Option<Vec<usize>>,
+    /// Fractions of each table's distinct values it gets rows for, comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = unit_scale)]
+    pub row_fractions: Option<Vec<f64>>,
+    /// Learning rates tried for every model, comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = positive_finite)]
+    pub lrs: Option<Vec<f64>>,
+    /// Seeds of a candidate model.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(3..=100))]
+    pub seeds: Option<u64>,
+    /// Optimizer (Adagrad is row-wise for tables).
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Examples per step.
+    #[arg(long, value_parser = count)]
+    pub batch: Option<usize>,
+    /// Passes over the training data.
+    #[arg(long, value_parser = count)]
+    pub epochs: Option<usize>,
+    /// Bottom MLP hidden widths.
+    #[arg(long, value_parser = hidden_widths)]
+    pub bottom: Option<HiddenWidths>,
+    /// Top MLP hidden widths.
+    #[arg(long, value_parser = hidden_widths)]
+    pub top: Option<HiddenWidths>,
 }
 
 /// `train`.
@@ -354,6 +416,15 @@ fn positive_finite(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         Ok(_) => Err("must be a finite number above 0".into()),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+/// An AUC difference in [0, 0.5).
+fn auc_loss(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..0.5).contains(&v) => Ok(v),
+        Ok(_) => Err("must be at least 0 and below 0.5".into()),
         Err(_) => Err(format!("`{s}` is not a number")),
     }
 }

@@ -1,5 +1,6 @@
 //! The `mlet` command line: [`args`] defines every command and flag, and each command has its
-//! handler in a module of its own (`train`, `eval`, `score`, `inspect`, `synth`, `footprint`);
+//! handler in a module of its own (`train`, `eval`, `score`, `inspect`, `synth`, `footprint`,
+//! `shrink`);
 //! `print` holds what several of them print.
 //!
 //! Exit status: 0 on success, 1 on an error (printed as `error: ...` on standard error), 130
@@ -13,6 +14,7 @@ mod footprint;
 mod inspect;
 mod print;
 mod score;
+mod shrink;
 mod synth;
 mod train;
 
@@ -57,6 +59,7 @@ fn run(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::FootprintBench(args) => footprint::run(args),
+        Command::Shrink(args) => shrink::run(args),
     }
 }
 

@@ -175,6 +175,7 @@ impl FootprintSettings {
         s.optimizer = self.optimizer;
         s.rows = self.rows;
         s.progress = self.progress;
+        s.verbose = false;
         s.checkpoint = Some(self.out_dir.join(format!("{}.checkpoint", model.name())));
         s
     }
@@ -377,15 +378,8 @@ fn write_outputs(settings: &FootprintSettings, points: &[Point]) -> Result<()> {
 /// Sets [`Point::pareto`]: a point is on the front when no other point has at most its bytes
 /// and at least its AUC, one of the two strictly.
 pub fn mark_pareto(points: &mut [Point]) {
-    let flags: Vec<bool> = points
-        .iter()
-        .map(|p| {
-            !points.iter().any(|q| {
-                q.bytes <= p.bytes && q.auc >= p.auc && (q.bytes < p.bytes || q.auc > p.auc)
-            })
-        })
-        .collect();
-    for (p, f) in points.iter_mut().zip(flags) {
-        p.pareto = f;
+    let xy: Vec<(u64, f64)> = points.iter().map(|p| (p.bytes, p.auc)).collect();
+    for (p, on) in points.iter_mut().zip(crate::plot::pareto_front(&xy)) {
+        p.pareto = on;
     }
 }
