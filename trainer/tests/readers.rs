@@ -3,7 +3,6 @@
 
 mod common;
 
-
 use mlet_formats::ids::fnv1a32;
 use mlet_trainer::data::{Batch, BatchStream, DataSpec, ReadOptions};
 
@@ -149,10 +148,7 @@ fn criteo_malformed_lines_name_file_line_and_column() {
 fn skip_bad_lines_counts_them() {
     let good = criteo_line("1", &INTS, "68fd1e64");
     let bad = good.replacen("68fd1e64", "zz", 1);
-    let path = temp_file(
-        "skip.tsv",
-        format!("{good}\n{bad}\n{good}\n1\t2\n{good}\n"),
-    );
+    let path = temp_file("skip.tsv", format!("{good}\n{bad}\n{good}\n1\t2\n{good}\n"));
     let options = ReadOptions {
         skip_bad_lines: true,
         require_labels: true,
