@@ -17,6 +17,8 @@ pub(crate) enum Key {
     DenseTransform,
     Hashing,
     EmbeddingDtype,
+    /// v2's optional key (not in [`Key::ALL`]): absent means `f32`.
+    MlpDtype,
 }
 
 impl Key {
@@ -49,6 +51,7 @@ impl Key {
             Key::DenseTransform => "dense_transform",
             Key::Hashing => "hashing",
             Key::EmbeddingDtype => "embedding_dtype",
+            Key::MlpDtype => "mlp_dtype",
         }
     }
 }
@@ -81,6 +84,8 @@ pub enum EmbeddingDtype {
     F16,
     /// U8 codes with per-row or per-table scale and offset.
     Int8,
+    /// 4-bit codes, two per U8 byte, with per-row or per-table scale and offset (format v2).
+    Int4,
 }
 
 impl EmbeddingDtype {
@@ -90,9 +95,49 @@ impl EmbeddingDtype {
             EmbeddingDtype::F32 => "f32",
             EmbeddingDtype::F16 => "f16",
             EmbeddingDtype::Int8 => "int8",
+            EmbeddingDtype::Int4 => "int4",
+        }
+    }
+
+    /// Bytes of one stored table row of `dim` values: `dim` times the element size, or
+    /// `ceil(dim / 2)` for int4.
+    pub fn row_bytes(self, dim: usize) -> usize {
+        match self {
+            EmbeddingDtype::F32 => 4 * dim,
+            EmbeddingDtype::F16 => 2 * dim,
+            EmbeddingDtype::Int8 => dim,
+            EmbeddingDtype::Int4 => dim.div_ceil(2),
+        }
+    }
+
+    /// True for the quantized dtypes, whose tables carry `scale` and `offset` tensors.
+    pub fn is_quantized(self) -> bool {
+        matches!(self, EmbeddingDtype::Int8 | EmbeddingDtype::Int4)
+    }
+}
+
+/// How the MLP layers are stored (`mlp_dtype`, format v2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MlpDtype {
+    /// F32 or F16 weights and biases, as in v1 (also what an absent `mlp_dtype` means).
+    F32,
+    /// I8 weights with integer arithmetic, and F32 biases, accumulator and input scales.
+    Int8,
+}
+
+impl MlpDtype {
+    /// The metadata spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MlpDtype::F32 => "f32",
+            MlpDtype::Int8 => "int8",
         }
     }
 }
+
+/// Most inputs an int8 layer may have: with codes |w| <= 128 and |q - z| <= 255, a sum of
+/// 65,536 products stays inside i32 (65,536 x 128 x 255 = 2,139,095,040 < 2^31).
+pub const MAX_INT8_LAYER_INPUTS: usize = 65_536;
 
 /// The widths of an MLP, input first: `widths[l]` is layer `l`'s input, `widths[l + 1]` its output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,6 +221,7 @@ pub struct Config {
     pub(crate) top: Widths,
     pub(crate) dense_transform: DenseTransform,
     pub(crate) embedding_dtype: EmbeddingDtype,
+    pub(crate) mlp_dtype: MlpDtype,
 }
 
 impl Config {
@@ -211,6 +257,7 @@ impl Config {
             top,
             dense_transform,
             embedding_dtype,
+            mlp_dtype: MlpDtype::F32,
         };
         config.table_rows[..table_rows.len()].copy_from_slice(table_rows);
         config.check().map_err(error)?;
@@ -236,7 +283,24 @@ impl Config {
         if self.top.output() != 1 {
             return Err((Rule::WidthsDontChain, Key::TopMlp));
         }
+        if self.mlp_dtype == MlpDtype::Int8 {
+            for (widths, key) in [(&self.bottom, Key::BottomMlp), (&self.top, Key::TopMlp)] {
+                let widest = widths.as_slice()[..widths.layers()].iter().max();
+                if widest.is_some_and(|&w| w as usize > MAX_INT8_LAYER_INPUTS) {
+                    return Err((Rule::Int8LayerTooWide, key));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The same configuration with its MLP layers stored as `mlp_dtype`. An int8 layer takes
+    /// at most [`MAX_INT8_LAYER_INPUTS`] inputs.
+    pub fn with_mlp_dtype(mut self, mlp_dtype: MlpDtype) -> Result<Config, Error> {
+        self.mlp_dtype = mlp_dtype;
+        self.check()
+            .map_err(|(rule, key)| Error::metadata(rule, Name::new(key.name())))?;
+        Ok(self)
     }
 
     /// Number of dense inputs D.
@@ -282,5 +346,20 @@ impl Config {
     /// How tables are stored.
     pub fn embedding_dtype(&self) -> EmbeddingDtype {
         self.embedding_dtype
+    }
+
+    /// How the MLP layers are stored.
+    pub fn mlp_dtype(&self) -> MlpDtype {
+        self.mlp_dtype
+    }
+
+    /// The `format_version` a file of this configuration has: 2 when it uses int4 tables or
+    /// an int8 MLP, else 1 (so that a v1 reader reads every file that needs nothing newer).
+    pub fn format_version(&self) -> u32 {
+        if self.embedding_dtype == EmbeddingDtype::Int4 || self.mlp_dtype == MlpDtype::Int8 {
+            2
+        } else {
+            1
+        }
     }
 }

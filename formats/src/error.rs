@@ -4,7 +4,7 @@ use core::fmt;
 
 use crate::config::Key;
 
-/// A rule of model file format v1 that a file can break. [`Rule::code`] numbers the rules from 1
+/// A rule of the model file format (v1, and v2's additions at the end) that a file can break. [`Rule::code`] numbers the rules from 1
 /// in the order listed here; new rules go at the end, so a code keeps its meaning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rule {
@@ -30,7 +30,7 @@ pub enum Rule {
     DuplicateMetadataKey,
     /// `format` is not `mlet-dlrm`.
     UnknownFormat,
-    /// `format_version` is not `1`.
+    /// `format_version` is not `1` or `2`.
     UnsupportedVersion,
     /// A number in the metadata is not a decimal integer that fits in 32 bits.
     InvalidNumber,
@@ -51,11 +51,11 @@ pub enum Rule {
     UnknownDenseTransform,
     /// `hashing` is not `mod`.
     UnknownHashing,
-    /// `embedding_dtype` is not `f32`, `f16` or `int8`.
+    /// `embedding_dtype` is not `f32`, `f16`, `int8` or `int4`.
     UnknownEmbeddingDtype,
     /// A tensor info lacks `dtype`, `shape` or `data_offsets`, has another field, or has one twice.
     TensorInfoFields,
-    /// A tensor's dtype is not one of `F32`, `F16`, `U8`.
+    /// A tensor's dtype is not one of `F32`, `F16`, `U8`, `I8`.
     UnknownDtype,
     /// A tensor's dtype is not the one its name requires.
     WrongDtype,
@@ -77,6 +77,15 @@ pub enum Rule {
     MissingTensor,
     /// A tensor name appears twice.
     DuplicateTensor,
+    /// `mlp_dtype` is not `f32` or `int8` (v2).
+    UnknownMlpDtype,
+    /// A `format_version` 1 file has the v2 key `mlp_dtype` or `int4` tables.
+    V2FeatureInV1File,
+    /// A `format_version` 2 file uses no v2 feature (int4 tables, an int8 MLP): it must say
+    /// `1`, so that v1 readers read it.
+    NeedlessVersion2,
+    /// An int8 layer has more than [`crate::MAX_INT8_LAYER_INPUTS`] inputs.
+    Int8LayerTooWide,
 }
 
 impl Rule {
@@ -100,7 +109,7 @@ impl Rule {
             Rule::MissingMetadataKey => "required __metadata__ key is missing",
             Rule::DuplicateMetadataKey => "__metadata__ key appears twice",
             Rule::UnknownFormat => "format must be `mlet-dlrm`",
-            Rule::UnsupportedVersion => "format_version must be `1`",
+            Rule::UnsupportedVersion => "format_version must be `1` or `2`",
             Rule::InvalidNumber => "value must be decimal integers that fit in 32 bits",
             Rule::ZeroWidth => "num_dense, dim and MLP widths must be at least 1",
             Rule::ZeroRows => "every table needs at least 1 row",
@@ -112,11 +121,11 @@ impl Rule {
             Rule::UnknownInteraction => "interaction must be `dot`",
             Rule::UnknownDenseTransform => "dense_transform must be `log1p` or `identity`",
             Rule::UnknownHashing => "hashing must be `mod`",
-            Rule::UnknownEmbeddingDtype => "embedding_dtype must be `f32`, `f16` or `int8`",
+            Rule::UnknownEmbeddingDtype => "embedding_dtype must be `f32`, `f16`, `int8` or `int4`",
             Rule::TensorInfoFields => {
                 "tensor info needs exactly the fields dtype, shape and data_offsets"
             }
-            Rule::UnknownDtype => "dtype must be F32, F16 or U8",
+            Rule::UnknownDtype => "dtype must be F32, F16, U8 or I8",
             Rule::WrongDtype => "dtype is not allowed for this tensor",
             Rule::WrongShape => "shape does not match the metadata",
             Rule::SizeMismatch => "byte length does not match shape and dtype",
@@ -127,6 +136,14 @@ impl Rule {
             Rule::UnexpectedTensor => "tensor is not part of the model",
             Rule::MissingTensor => "tensor is missing",
             Rule::DuplicateTensor => "tensor appears twice",
+            Rule::UnknownMlpDtype => "mlp_dtype must be `f32` or `int8`",
+            Rule::V2FeatureInV1File => {
+                "format_version 1 cannot have mlp_dtype or int4 tables (format v2)"
+            }
+            Rule::NeedlessVersion2 => {
+                "format_version 2 needs int4 tables or an int8 MLP; other files are version 1"
+            }
+            Rule::Int8LayerTooWide => "an int8 layer takes at most 65,536 inputs",
         }
     }
 }
@@ -227,7 +244,7 @@ pub enum Subject {
     Tensor(Name),
 }
 
-/// A model file broke a rule of format v1.
+/// A model file broke a rule of the format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Error {
     /// The rule broken.

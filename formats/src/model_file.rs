@@ -1,20 +1,23 @@
-//! The zero-allocation reader: validates a v1 file once and hands out its tensors in place.
+//! The zero-allocation reader: validates a v1 or v2 file once and hands out its tensors in
+//! place.
 
-use crate::config::{Config, DenseTransform, EmbeddingDtype, Key, Widths};
+use crate::config::{Config, DenseTransform, EmbeddingDtype, Key, MlpDtype, Widths};
 use crate::error::{Error, Fault, Name, Rule};
 use crate::json::{Cursor, RawStr};
 use crate::utf8::invalid_at;
 use crate::{MAX_HEADER_LEN, MAX_LAYERS, MAX_TABLES};
 
-/// The element types a v1 file may hold.
+/// The element types a file may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dtype {
     /// 32-bit float, little-endian.
     F32,
     /// 16-bit IEEE half float, little-endian.
     F16,
-    /// Unsigned byte (int8 table codes).
+    /// Unsigned byte (int8 and int4 table codes, int8 layers' input zero points).
     U8,
+    /// Signed byte (int8 layers' weight codes, v2).
+    I8,
 }
 
 impl Dtype {
@@ -23,7 +26,7 @@ impl Dtype {
         match self {
             Dtype::F32 => 4,
             Dtype::F16 => 2,
-            Dtype::U8 => 1,
+            Dtype::U8 | Dtype::I8 => 1,
         }
     }
 
@@ -33,12 +36,13 @@ impl Dtype {
             Dtype::F32 => "F32",
             Dtype::F16 => "F16",
             Dtype::U8 => "U8",
+            Dtype::I8 => "I8",
         }
     }
 
     fn parse(s: &[u8]) -> Option<Dtype> {
-        let i = spelling(s, &[b"F32", b"F16", b"U8"])?;
-        Some([Dtype::F32, Dtype::F16, Dtype::U8][i])
+        let i = spelling(s, &[b"F32", b"F16", b"U8", b"I8"])?;
+        Some([Dtype::F32, Dtype::F16, Dtype::U8, Dtype::I8][i])
     }
 }
 
@@ -72,27 +76,43 @@ impl Tensor<'_> {
 /// The tensors of embedding table `t`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TableTensors<'a> {
-    /// `emb.{t}.weight`, [n_t, d].
+    /// `emb.{t}.weight`, [n_t, d] (int4: [n_t, ceil(d / 2)], two codes a byte).
     pub weight: Tensor<'a>,
-    /// `emb.{t}.scale`, `[n_t]` or `[1]`; int8 tables only.
+    /// `emb.{t}.scale`, `[n_t]` or `[1]`; int8 and int4 tables only.
     pub scale: Option<Tensor<'a>>,
-    /// `emb.{t}.offset`, `[n_t]` or `[1]`; int8 tables only.
+    /// `emb.{t}.offset`, `[n_t]` or `[1]`; int8 and int4 tables only.
     pub offset: Option<Tensor<'a>>,
 }
 
 /// The tensors of one MLP layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LayerTensors<'a> {
-    /// `{bottom,top}.{l}.weight`, [out, in].
+    /// `{bottom,top}.{l}.weight`, [out, in]: F32 or F16, or I8 codes in an int8 layer.
     pub weight: Tensor<'a>,
     /// `{bottom,top}.{l}.bias`, `[out]`.
     pub bias: Tensor<'a>,
+    /// The scales of an int8 layer (`mlp_dtype = int8`); `None` in an F32/F16 layer.
+    pub int8: Option<Int8Tensors<'a>>,
 }
 
-/// Slots for every tensor a model can have: 3 per table, then 2 per bottom and top layer.
-const SLOTS: usize = 3 * MAX_TABLES + 4 * MAX_LAYERS;
+/// The tensors of an int8 layer besides its weight and bias (format v2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Int8Tensors<'a> {
+    /// `L.acc_scale`, F32 `[out]`: the factor from an integer sum back to a real output.
+    pub acc_scale: Tensor<'a>,
+    /// `L.input_inv_scale`, F32 `[1]` (per tensor) or `[in]` (per input column).
+    pub input_inv_scale: Tensor<'a>,
+    /// `L.input_zero`, U8 `[1]` or `[in]`: the code of a real 0.
+    pub input_zero: Tensor<'a>,
+}
 
-/// A validated v1 model file, borrowing the bytes it was parsed from.
+/// Tensors of one MLP layer: weight, bias, and an int8 layer's three scale tensors.
+const LAYER_PARTS: usize = 5;
+
+/// Slots for every tensor a model can have: 3 per table, then 5 per bottom and top layer.
+const SLOTS: usize = 3 * MAX_TABLES + 2 * LAYER_PARTS * MAX_LAYERS;
+
+/// A validated model file (format v1 or v2), borrowing the bytes it was parsed from.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelFile<'a> {
     header: &'a [u8],
@@ -105,44 +125,51 @@ pub struct ModelFile<'a> {
     kinds: [SlotKind; SLOTS],
 }
 
-/// What a slot of [`ModelFile`] holds, in one byte: absent, or a dtype and whether an int8
-/// scale or offset has one value for the whole table.
+/// What a slot of [`ModelFile`] holds, in one byte: absent, or a dtype and whether a tensor
+/// that may have one value for all (a table's scale or offset, a layer's input scale or zero)
+/// has one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SlotKind {
     Absent,
     F32,
     F16,
     U8,
-    F32PerTable,
-    F16PerTable,
+    I8,
+    F32One,
+    F16One,
+    U8One,
 }
 
 impl SlotKind {
-    fn new(dtype: Dtype, per_table: bool) -> SlotKind {
-        match (dtype, per_table) {
+    fn new(dtype: Dtype, one: bool) -> SlotKind {
+        match (dtype, one) {
             (Dtype::F32, false) => SlotKind::F32,
             (Dtype::F16, false) => SlotKind::F16,
-            (Dtype::U8, _) => SlotKind::U8,
-            (Dtype::F32, true) => SlotKind::F32PerTable,
-            (Dtype::F16, true) => SlotKind::F16PerTable,
+            (Dtype::U8, false) => SlotKind::U8,
+            (Dtype::I8, _) => SlotKind::I8,
+            (Dtype::F32, true) => SlotKind::F32One,
+            (Dtype::F16, true) => SlotKind::F16One,
+            (Dtype::U8, true) => SlotKind::U8One,
         }
     }
 
-    /// The dtype and the per-table flag, or `None` for an absent tensor.
+    /// The dtype and the one-value flag, or `None` for an absent tensor.
     fn get(self) -> Option<(Dtype, bool)> {
         match self {
             SlotKind::Absent => None,
             SlotKind::F32 => Some((Dtype::F32, false)),
             SlotKind::F16 => Some((Dtype::F16, false)),
             SlotKind::U8 => Some((Dtype::U8, false)),
-            SlotKind::F32PerTable => Some((Dtype::F32, true)),
-            SlotKind::F16PerTable => Some((Dtype::F16, true)),
+            SlotKind::I8 => Some((Dtype::I8, false)),
+            SlotKind::F32One => Some((Dtype::F32, true)),
+            SlotKind::F16One => Some((Dtype::F16, true)),
+            SlotKind::U8One => Some((Dtype::U8, true)),
         }
     }
 }
 
 impl<'a> ModelFile<'a> {
-    /// Validates `bytes` against every rule of format v1 and returns a view of it. A failure
+    /// Validates `bytes` against every rule of the format (v1 or v2) and returns a view of it. A failure
     /// names the rule and where: the tensor, metadata key or header byte.
     pub fn parse(bytes: &'a [u8]) -> Result<ModelFile<'a>, Error> {
         ModelFile::parse_fault(bytes).map_err(|fault| error(fault, bytes))
@@ -238,21 +265,32 @@ impl<'a> ModelFile<'a> {
 
     /// The tensors of bottom MLP layer `l`.
     pub fn bottom_layer(&self, l: usize) -> LayerTensors<'a> {
-        self.layer(
-            TensorId::Bottom(l, Part::Weight),
-            TensorId::Bottom(l, Part::Bias),
-        )
+        self.layer(TensorId::Bottom, l)
     }
 
     /// The tensors of top MLP layer `l`.
     pub fn top_layer(&self, l: usize) -> LayerTensors<'a> {
-        self.layer(TensorId::Top(l, Part::Weight), TensorId::Top(l, Part::Bias))
+        self.layer(TensorId::Top, l)
     }
 
-    fn layer(&self, weight: TensorId, bias: TensorId) -> LayerTensors<'a> {
+    fn layer(&self, group: fn(usize, Part) -> TensorId, l: usize) -> LayerTensors<'a> {
+        let part = |p: Part| self.tensor(group(l, p));
+        let int8 = match (
+            part(Part::AccScale),
+            part(Part::InputInvScale),
+            part(Part::InputZero),
+        ) {
+            (Some(acc_scale), Some(input_inv_scale), Some(input_zero)) => Some(Int8Tensors {
+                acc_scale,
+                input_inv_scale,
+                input_zero,
+            }),
+            _ => None,
+        };
         LayerTensors {
-            weight: self.tensor(weight).unwrap_or(Tensor::EMPTY),
-            bias: self.tensor(bias).unwrap_or(Tensor::EMPTY),
+            weight: part(Part::Weight).unwrap_or(Tensor::EMPTY),
+            bias: part(Part::Bias).unwrap_or(Tensor::EMPTY),
+            int8,
         }
     }
 
@@ -302,7 +340,7 @@ const METADATA: &[u8] = b"__metadata__";
 /// keeps `ModelFile::parse`'s peak stack down on a microcontroller.
 #[inline(never)]
 fn read_config(header: &[u8]) -> Result<Config, Fault> {
-    let mut values: [Option<&[u8]>; Key::ALL.len()] = [None; Key::ALL.len()];
+    let mut values: [Option<&[u8]>; KEYS.len()] = [None; KEYS.len()];
     let mut seen_metadata = false;
     let mut cursor = Cursor::new(header);
     let walk = cursor.object(&mut |c, key| {
@@ -321,7 +359,7 @@ fn read_config(header: &[u8]) -> Result<Config, Fault> {
                 ));
             }
             let value = c.string()?;
-            if let Some(i) = Key::ALL.iter().position(|key| key.name().as_bytes() == k) {
+            if let Some(i) = KEYS.iter().position(|key| key.name().as_bytes() == k) {
                 if values[i].replace(value).is_some() {
                     return Err(Fault::Metadata(
                         Rule::DuplicateMetadataKey,
@@ -339,21 +377,35 @@ fn read_config(header: &[u8]) -> Result<Config, Fault> {
     config_from(&values).map_err(|(rule, key)| Fault::Key(rule, key))
 }
 
-/// The configuration from the required metadata values (in [`Key::ALL`] order); a failure is the
-/// rule broken and the key it concerns.
-fn config_from(values: &[Option<&[u8]>; Key::ALL.len()]) -> Result<Config, (Rule, Key)> {
+/// The metadata keys the reader reads: the required ones ([`Key::ALL`]), then v2's optional
+/// `mlp_dtype`.
+const KEYS: [Key; Key::ALL.len() + 1] = {
+    let mut keys = [Key::MlpDtype; Key::ALL.len() + 1];
+    let mut i = 0;
+    while i < Key::ALL.len() {
+        keys[i] = Key::ALL[i];
+        i += 1;
+    }
+    keys
+};
+
+/// The configuration from the metadata values (in [`KEYS`] order); a failure is the rule broken
+/// and the key it concerns.
+fn config_from(values: &[Option<&[u8]>; KEYS.len()]) -> Result<Config, (Rule, Key)> {
     let mut present: [&[u8]; Key::ALL.len()] = [&[]; Key::ALL.len()];
     for ((value, slot), key) in values.iter().zip(&mut present).zip(Key::ALL) {
         *slot = value.ok_or((Rule::MissingMetadataKey, key))?;
     }
     let [format, version, num_dense, table_rows, dim, bottom, top, interaction, transform, hashing, emb] =
         present;
+    let mlp = values[Key::ALL.len()];
     if spelling(format, &[b"mlet-dlrm"]).is_none() {
         return Err((Rule::UnknownFormat, Key::Format));
     }
-    if spelling(version, &[b"1"]).is_none() {
-        return Err((Rule::UnsupportedVersion, Key::FormatVersion));
-    }
+    let v2 = match spelling(version, &[b"1", b"2"]) {
+        Some(i) => i == 1,
+        None => return Err((Rule::UnsupportedVersion, Key::FormatVersion)),
+    };
     if spelling(interaction, &[b"dot"]).is_none() {
         return Err((Rule::UnknownInteraction, Key::Interaction));
     }
@@ -365,12 +417,29 @@ fn config_from(values: &[Option<&[u8]>; Key::ALL.len()]) -> Result<Config, (Rule
         Some(_) => DenseTransform::Identity,
         None => return Err((Rule::UnknownDenseTransform, Key::DenseTransform)),
     };
-    let embedding_dtype = match spelling(emb, &[b"f32", b"f16", b"int8"]) {
+    let embedding_dtype = match spelling(emb, &[b"f32", b"f16", b"int8", b"int4"]) {
         Some(0) => EmbeddingDtype::F32,
         Some(1) => EmbeddingDtype::F16,
-        Some(_) => EmbeddingDtype::Int8,
+        Some(2) => EmbeddingDtype::Int8,
+        Some(_) => EmbeddingDtype::Int4,
         None => return Err((Rule::UnknownEmbeddingDtype, Key::EmbeddingDtype)),
     };
+    let mlp_dtype = match mlp.map(|v| spelling(v, &[b"f32", b"int8"])) {
+        None | Some(Some(0)) => MlpDtype::F32,
+        Some(Some(_)) => MlpDtype::Int8,
+        Some(None) => return Err((Rule::UnknownMlpDtype, Key::MlpDtype)),
+    };
+    // v1 readers ignore free keys and know no int4: a v1 file must not need v2 to be read, and
+    // a file that needs nothing of v2 says 1, so that v1 readers read it.
+    if !v2 && mlp.is_some() {
+        return Err((Rule::V2FeatureInV1File, Key::MlpDtype));
+    }
+    if !v2 && embedding_dtype == EmbeddingDtype::Int4 {
+        return Err((Rule::V2FeatureInV1File, Key::EmbeddingDtype));
+    }
+    if v2 && embedding_dtype != EmbeddingDtype::Int4 && mlp_dtype != MlpDtype::Int8 {
+        return Err((Rule::NeedlessVersion2, Key::FormatVersion));
+    }
     let number = |s: &[u8], key| parse_u32(s).ok_or((Rule::InvalidNumber, key));
     let num_dense = number(num_dense, Key::NumDense)?;
     let dim = number(dim, Key::Dim)?;
@@ -385,6 +454,7 @@ fn config_from(values: &[Option<&[u8]>; Key::ALL.len()]) -> Result<Config, (Rule
         top: Widths::EMPTY,
         dense_transform,
         embedding_dtype,
+        mlp_dtype,
     };
     let tables = parse_list(
         table_rows,
@@ -461,7 +531,7 @@ fn skip_metadata(c: &mut Cursor<'_>) -> Result<(), Fault> {
 /// A tensor's entry in the header, as written.
 struct TensorInfo<'a> {
     dtype: RawStr<'a>,
-    /// v1 tensors have 1 or 2 dimensions; a longer shape is `WrongShape` where it is read.
+    /// Tensors have 1 or 2 dimensions; a longer shape is `WrongShape` where it is read.
     shape: [u64; 2],
     rank: usize,
     begin: u64,
@@ -505,14 +575,39 @@ fn tensor_info<'a>(c: &mut Cursor<'a>) -> Result<TensorInfo<'a>, Fault> {
     }
 }
 
-/// Which tensor a name denotes.
+/// Which tensor of a table or layer a name denotes (declared in the order of [`PARTS`]).
 #[derive(Clone, Copy)]
 enum Part {
     Weight,
     Scale,
     Offset,
     Bias,
+    AccScale,
+    InputInvScale,
+    InputZero,
 }
+
+/// Every part, in the order of [`PART_NAMES`].
+const PARTS: [Part; 7] = [
+    Part::Weight,
+    Part::Scale,
+    Part::Offset,
+    Part::Bias,
+    Part::AccScale,
+    Part::InputInvScale,
+    Part::InputZero,
+];
+
+/// The names of [`PARTS`].
+const PART_NAMES: [&[u8]; 7] = [
+    b"weight",
+    b"scale",
+    b"offset",
+    b"bias",
+    b"acc_scale",
+    b"input_inv_scale",
+    b"input_zero",
+];
 
 #[derive(Clone, Copy)]
 enum TensorId {
@@ -521,7 +616,8 @@ enum TensorId {
     Top(usize, Part),
 }
 
-/// Parses `emb.{t}.{weight|scale|offset}` and `{bottom|top}.{l}.{weight|bias}`.
+/// Parses `emb.{t}.{weight|scale|offset}` and
+/// `{bottom|top}.{l}.{weight|bias|acc_scale|input_inv_scale|input_zero}`.
 fn parse_name(name: &[u8]) -> Option<TensorId> {
     let mut parts = name.split(|&b| b == b'.');
     let (group, index, part) = (parts.next()?, parts.next()?, parts.next()?);
@@ -529,47 +625,55 @@ fn parse_name(name: &[u8]) -> Option<TensorId> {
         return None;
     }
     let index: usize = parse_u32(index)? as usize;
-    let parts = [Part::Weight, Part::Scale, Part::Offset, Part::Bias];
-    let part = parts[spelling(part, &[b"weight", b"scale", b"offset", b"bias"])?];
-    match (spelling(group, &[b"emb", b"bottom", b"top"])?, part) {
-        (0, Part::Weight | Part::Scale | Part::Offset) => Some(TensorId::Emb(index, part)),
-        (1, Part::Weight | Part::Bias) => Some(TensorId::Bottom(index, part)),
-        (2, Part::Weight | Part::Bias) => Some(TensorId::Top(index, part)),
+    let part = PARTS[spelling(part, &PART_NAMES)?];
+    let is_table_part = matches!(part, Part::Weight | Part::Scale | Part::Offset);
+    let is_layer_part = !matches!(part, Part::Scale | Part::Offset);
+    match spelling(group, &[b"emb", b"bottom", b"top"])? {
+        0 if is_table_part => Some(TensorId::Emb(index, part)),
+        1 if is_layer_part => Some(TensorId::Bottom(index, part)),
+        2 if is_layer_part => Some(TensorId::Top(index, part)),
         _ => None,
+    }
+}
+
+/// A part's place among its table's 3 slots or its layer's [`LAYER_PARTS`].
+fn part_index(p: Part) -> usize {
+    match p {
+        Part::Weight => 0,
+        Part::Scale | Part::Bias => 1,
+        Part::Offset | Part::AccScale => 2,
+        Part::InputInvScale => 3,
+        Part::InputZero => 4,
     }
 }
 
 /// Where a tensor lives in [`ModelFile::starts`] and [`ModelFile::kinds`].
 fn slot(id: TensorId) -> usize {
-    let part = |p: Part| match p {
-        Part::Weight => 0,
-        Part::Scale | Part::Bias => 1,
-        Part::Offset => 2,
-    };
+    const TOP: usize = 3 * MAX_TABLES + LAYER_PARTS * MAX_LAYERS;
     match id {
-        TensorId::Emb(t, p) => 3 * t + part(p),
-        TensorId::Bottom(l, p) => 3 * MAX_TABLES + 2 * l + part(p),
-        TensorId::Top(l, p) => 3 * MAX_TABLES + 2 * MAX_LAYERS + 2 * l + part(p),
+        TensorId::Emb(t, p) => 3 * t + part_index(p),
+        TensorId::Bottom(l, p) => 3 * MAX_TABLES + LAYER_PARTS * l + part_index(p),
+        TensorId::Top(l, p) => TOP + LAYER_PARTS * l + part_index(p),
     }
 }
 
 /// The tensor that lives in slot `i`.
 fn slot_id(i: usize) -> TensorId {
-    let layer_part = |j: usize| {
-        if j.is_multiple_of(2) {
-            Part::Weight
-        } else {
-            Part::Bias
-        }
-    };
+    const LAYER: [Part; LAYER_PARTS] = [
+        Part::Weight,
+        Part::Bias,
+        Part::AccScale,
+        Part::InputInvScale,
+        Part::InputZero,
+    ];
     if i < 3 * MAX_TABLES {
         TensorId::Emb(i / 3, [Part::Weight, Part::Scale, Part::Offset][i % 3])
-    } else if i < 3 * MAX_TABLES + 2 * MAX_LAYERS {
+    } else if i < 3 * MAX_TABLES + LAYER_PARTS * MAX_LAYERS {
         let j = i - 3 * MAX_TABLES;
-        TensorId::Bottom(j / 2, layer_part(j))
+        TensorId::Bottom(j / LAYER_PARTS, LAYER[j % LAYER_PARTS])
     } else {
-        let j = i - 3 * MAX_TABLES - 2 * MAX_LAYERS;
-        TensorId::Top(j / 2, layer_part(j))
+        let j = i - 3 * MAX_TABLES - LAYER_PARTS * MAX_LAYERS;
+        TensorId::Top(j / LAYER_PARTS, LAYER[j % LAYER_PARTS])
     }
 }
 
@@ -578,32 +682,38 @@ impl<'a> ModelFile<'a> {
     fn expectation(&self, id: TensorId, dtype: Dtype) -> Option<(bool, [u64; 2], usize)> {
         let config = &self.config;
         let float = dtype == Dtype::F32 || dtype == Dtype::F16;
+        let int8 = config.mlp_dtype() == MlpDtype::Int8;
         let layer = |widths: &Widths, l: usize, part: Part| {
             if l >= widths.layers() {
                 return None;
             }
             let (input, output) = widths.layer(l);
-            match part {
-                Part::Weight => Some((float, [output as u64, input as u64], 2)),
-                _ => Some((float, [output as u64, 0], 1)),
+            let (input, output) = (input as u64, output as u64);
+            match (part, int8) {
+                (Part::Weight, false) => Some((float, [output, input], 2)),
+                (Part::Bias, false) => Some((float, [output, 0], 1)),
+                (Part::Weight, true) => Some((dtype == Dtype::I8, [output, input], 2)),
+                (Part::Bias | Part::AccScale, true) => Some((dtype == Dtype::F32, [output, 0], 1)),
+                (Part::InputInvScale, true) => Some((dtype == Dtype::F32, [input, 0], 1)),
+                (Part::InputZero, true) => Some((dtype == Dtype::U8, [input, 0], 1)),
+                _ => None,
             }
         };
         match id {
             TensorId::Emb(t, part) if t < config.num_tables() => {
                 let rows = u64::from(config.table_rows()[t]);
                 let emb = config.embedding_dtype();
-                match (part, emb) {
-                    (Part::Weight, _) => {
-                        let want = match emb {
-                            EmbeddingDtype::F32 => Dtype::F32,
-                            EmbeddingDtype::F16 => Dtype::F16,
-                            EmbeddingDtype::Int8 => Dtype::U8,
+                match part {
+                    Part::Weight => {
+                        let (want, width) = match emb {
+                            EmbeddingDtype::F32 => (Dtype::F32, config.dim()),
+                            EmbeddingDtype::F16 => (Dtype::F16, config.dim()),
+                            EmbeddingDtype::Int8 => (Dtype::U8, config.dim()),
+                            EmbeddingDtype::Int4 => (Dtype::U8, config.dim().div_ceil(2)),
                         };
-                        Some((dtype == want, [rows, config.dim() as u64], 2))
+                        Some((dtype == want, [rows, width as u64], 2))
                     }
-                    (Part::Scale | Part::Offset, EmbeddingDtype::Int8) => {
-                        Some((float, [rows, 0], 1))
-                    }
+                    Part::Scale | Part::Offset if emb.is_quantized() => Some((float, [rows, 0], 1)),
                     _ => None,
                 }
             }
@@ -626,7 +736,13 @@ impl<'a> ModelFile<'a> {
             return Err(Rule::WrongDtype);
         }
         let shape = &info.shape[..info.rank];
-        let per_table = matches!(id, TensorId::Emb(_, Part::Scale | Part::Offset)) && shape == [1];
+        let may_be_one = matches!(
+            id,
+            TensorId::Emb(_, Part::Scale | Part::Offset)
+                | TensorId::Bottom(_, Part::InputInvScale | Part::InputZero)
+                | TensorId::Top(_, Part::InputInvScale | Part::InputZero)
+        );
+        let per_table = may_be_one && shape == [1];
         if shape != &want[..rank] && !per_table {
             return Err(Rule::WrongShape);
         }
@@ -712,12 +828,6 @@ fn error(fault: Fault, bytes: &[u8]) -> Error {
 
 /// The canonical name of a tensor.
 fn id_name(id: TensorId) -> Name {
-    let part = |p| match p {
-        Part::Weight => "weight",
-        Part::Scale => "scale",
-        Part::Offset => "offset",
-        Part::Bias => "bias",
-    };
     let (group, index, p) = match id {
         TensorId::Emb(t, p) => ("emb.", t, p),
         TensorId::Bottom(l, p) => ("bottom.", l, p),
@@ -726,6 +836,6 @@ fn id_name(id: TensorId) -> Name {
     let mut name = Name::new(group);
     name.push_number(index);
     name.push(b".");
-    name.push(part(p).as_bytes());
+    name.push(PART_NAMES[p as usize]);
     name
 }

@@ -1,5 +1,7 @@
 //! The writer (`std`): lays tensors out by the alignment rule through the `safetensors` crate,
-//! checks the result with the v1 reader, and writes files atomically.
+//! checks the result with the reader, and writes files atomically. The `format_version` and
+//! `mlp_dtype` keys follow from the configuration: version 2 only for a file that uses int4
+//! tables or an int8 MLP.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -11,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use crate::config::{Config, Key};
+use crate::config::{Config, Key, MlpDtype};
 use crate::error::{Error, Name, Rule};
 use crate::model_file::{Dtype, ModelFile};
 
@@ -44,12 +46,21 @@ impl OwnedTensor {
         }
     }
 
-    /// A U8 tensor (int8 table codes).
+    /// A U8 tensor (int8 and int4 table codes, an int8 layer's input zero points).
     pub fn u8(shape: &[usize], codes: Vec<u8>) -> OwnedTensor {
         OwnedTensor {
             dtype: Dtype::U8,
             shape: shape.to_vec(),
             bytes: codes,
+        }
+    }
+
+    /// An I8 tensor (an int8 layer's weight codes).
+    pub fn i8(shape: &[usize], codes: &[i8]) -> OwnedTensor {
+        OwnedTensor {
+            dtype: Dtype::I8,
+            shape: shape.to_vec(),
+            bytes: codes.iter().map(|&c| c as u8).collect(),
         }
     }
 
@@ -75,6 +86,7 @@ impl safetensors::View for &OwnedTensor {
             Dtype::F32 => safetensors::Dtype::F32,
             Dtype::F16 => safetensors::Dtype::F16,
             Dtype::U8 => safetensors::Dtype::U8,
+            Dtype::I8 => safetensors::Dtype::I8,
         }
     }
 
@@ -94,7 +106,7 @@ impl safetensors::View for &OwnedTensor {
 /// Why a model could not be written.
 #[derive(Debug)]
 pub enum WriteError {
-    /// The tensors given do not make a valid v1 file.
+    /// The tensors given do not make a valid file.
     Invalid(Error),
     /// A free information key collides with a key the format defines.
     ReservedKey(String),
@@ -113,7 +125,7 @@ impl fmt::Display for WriteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WriteError::Invalid(e) => write!(f, "refusing to write an invalid model: {e}"),
-            WriteError::ReservedKey(k) => write!(f, "metadata key `{k}` is reserved by format v1"),
+            WriteError::ReservedKey(k) => write!(f, "metadata key `{k}` is reserved by the format"),
             WriteError::Serialize(e) => write!(f, "safetensors serialization failed: {e}"),
             WriteError::Io { path, source } => {
                 write!(f, "cannot write {}: {source}", path.display())
@@ -132,7 +144,7 @@ impl std::error::Error for WriteError {
     }
 }
 
-/// Collects a model's configuration, free information and tensors, then writes a v1 file.
+/// Collects a model's configuration, free information and tensors, then writes a file.
 #[derive(Clone, Debug)]
 pub struct ModelWriter {
     metadata: HashMap<String, String>,
@@ -152,7 +164,7 @@ impl ModelWriter {
         let top_outputs = &config.top().as_slice()[1..];
         let pairs: [(Key, String); 11] = [
             (Key::Format, "mlet-dlrm".into()),
-            (Key::FormatVersion, "1".into()),
+            (Key::FormatVersion, config.format_version().to_string()),
             (Key::NumDense, config.num_dense().to_string()),
             (Key::TableRows, join(config.table_rows(), ",")),
             (Key::Dim, config.dim().to_string()),
@@ -169,10 +181,17 @@ impl ModelWriter {
                 config.embedding_dtype().as_str().into(),
             ),
         ];
-        let metadata = pairs
+        let mut metadata: HashMap<String, String> = pairs
             .into_iter()
             .map(|(k, v)| (k.name().to_string(), v))
             .collect();
+        // A v2 file always states its MLP dtype; a v1 file never has the key.
+        if config.format_version() == 2 {
+            metadata.insert(
+                Key::MlpDtype.name().to_string(),
+                config.mlp_dtype().as_str().into(),
+            );
+        }
         ModelWriter {
             metadata,
             tensors: Vec::new(),
@@ -188,7 +207,7 @@ impl ModelWriter {
         Ok(self)
     }
 
-    /// Adds a tensor under its v1 name (`emb.0.weight`, `bottom.1.bias`, ...).
+    /// Adds a tensor under its name (`emb.0.weight`, `bottom.1.bias`, `top.0.acc_scale`, ...).
     pub fn tensor(&mut self, name: impl Into<String>, tensor: OwnedTensor) -> &mut Self {
         self.tensors.push((name.into(), tensor));
         self
@@ -223,9 +242,10 @@ impl ModelWriter {
     }
 }
 
-/// Whether `key` is free information: keys that `ModelWriter::new` fills in are reserved.
+/// Whether `key` is free information: the keys `ModelWriter::new` fills in (and v2's
+/// `mlp_dtype`) are reserved.
 pub fn is_free_key(key: &str) -> bool {
-    !Key::ALL.iter().any(|k| k.name() == key)
+    !Key::ALL.iter().any(|k| k.name() == key) && key != Key::MlpDtype.name()
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`, so
@@ -264,13 +284,13 @@ impl ModelWriter {
 /// A model with seeded random weights, for tests, benchmarks and firmware checks.
 #[derive(Clone, Copy, Debug)]
 pub struct RandomModel {
-    /// The configuration.
+    /// The configuration; with `mlp_dtype = int8` every layer is an int8 layer.
     pub config: Config,
-    /// MLP weight and bias dtype: F32 or F16.
+    /// F32/F16 MLPs (`config.mlp_dtype() == f32`): weight and bias dtype, F32 or F16.
     pub mlp_dtype: Dtype,
-    /// int8 tables: one scale and offset per row (true) or per table (false).
+    /// int8 and int4 tables: one scale and offset per row (true) or per table (false).
     pub int8_per_row: bool,
-    /// int8 tables: scale and offset dtype, F32 or F16.
+    /// int8 and int4 tables: scale and offset dtype, F32 or F16.
     pub int8_scale_dtype: Dtype,
     /// Seed of the weights.
     pub seed: u64,
@@ -289,7 +309,10 @@ impl RandomModel {
     }
 
     /// A writer holding every tensor of the model: MLP weights uniform with variance 1/fan-in,
-    /// table values uniform in [-0.5, 0.5) (int8: random codes, scales and offsets).
+    /// table values uniform in [-0.5, 0.5) (int8 and int4: random codes, scales and offsets).
+    /// int8 layers get random codes in -127..=127, input scales per tensor in even layers and
+    /// per column in odd ones, zero points in 0..=127 (so that negative inputs have codes too
+    /// and some inputs clamp), and accumulator scales that keep outputs near unit size.
     pub fn writer(&self) -> ModelWriter {
         let mut rng = SplitMix64(self.seed);
         let mut writer = ModelWriter::new(&self.config);
@@ -307,9 +330,20 @@ impl RandomModel {
         for (t, &rows) in self.config.table_rows().iter().enumerate() {
             let n = rows as usize;
             match self.config.embedding_dtype() {
-                crate::EmbeddingDtype::Int8 => {
-                    let codes = (0..n * d).map(|_| (rng.next() >> 56) as u8).collect();
-                    writer.tensor(format!("emb.{t}.weight"), OwnedTensor::u8(&[n, d], codes));
+                emb @ (crate::EmbeddingDtype::Int8 | crate::EmbeddingDtype::Int4) => {
+                    let width = emb.row_bytes(d);
+                    let mut codes: Vec<u8> =
+                        (0..n * width).map(|_| (rng.next() >> 56) as u8).collect();
+                    if emb == crate::EmbeddingDtype::Int4 && d % 2 == 1 {
+                        // The high nibble past an odd d is written 0.
+                        for row in codes.chunks_mut(width) {
+                            row[width - 1] &= 0x0f;
+                        }
+                    }
+                    writer.tensor(
+                        format!("emb.{t}.weight"),
+                        OwnedTensor::u8(&[n, width], codes),
+                    );
                     let count = if self.int8_per_row { n } else { 1 };
                     let scale = (0..count).map(|_| 0.001 + 0.004 * rng.unit()).collect();
                     let offset = (0..count).map(|_| -0.5 * rng.unit()).collect();
@@ -333,9 +367,14 @@ impl RandomModel {
                 }
             }
         }
+        let int8_mlp = self.config.mlp_dtype() == MlpDtype::Int8;
         for (group, widths) in [("bottom", self.config.bottom()), ("top", self.config.top())] {
             for l in 0..widths.layers() {
                 let (n_in, n_out) = widths.layer(l);
+                if int8_mlp {
+                    random_int8_layer(&mut writer, &mut rng, group, l, n_in, n_out);
+                    continue;
+                }
                 let bound = (3.0 / n_in as f32).sqrt();
                 let weight = (0..n_in * n_out)
                     .map(|_| bound * (2.0 * rng.unit() - 1.0))
@@ -353,6 +392,37 @@ impl RandomModel {
         }
         writer
     }
+}
+
+/// Adds the tensors of a random int8 layer `{group}.{l}` (see [`RandomModel::writer`]).
+fn random_int8_layer(
+    writer: &mut ModelWriter,
+    rng: &mut SplitMix64,
+    group: &str,
+    l: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    let codes: Vec<i8> = (0..n_in * n_out)
+        .map(|_| ((rng.next() % 255) as i32 - 127) as i8)
+        .collect();
+    let columns = if l % 2 == 1 { n_in } else { 1 };
+    let inv_scale: Vec<f32> = (0..columns).map(|_| 8.0 + 24.0 * rng.unit()).collect();
+    let zero: Vec<u8> = (0..columns).map(|_| (rng.next() >> 57) as u8).collect();
+    // Sums of n_in products of codes (about 73 x 40 each) back to outputs near 1.
+    let unit = 1.0 / (3000.0 * (n_in as f32).sqrt());
+    let acc_scale: Vec<f32> = (0..n_out).map(|_| unit * (0.5 + rng.unit())).collect();
+    let bias: Vec<f32> = (0..n_out).map(|_| 0.1 * (2.0 * rng.unit() - 1.0)).collect();
+    let name = |part: &str| format!("{group}.{l}.{part}");
+    writer
+        .tensor(name("weight"), OwnedTensor::i8(&[n_out, n_in], &codes))
+        .tensor(name("bias"), OwnedTensor::f32(&[n_out], &bias))
+        .tensor(name("acc_scale"), OwnedTensor::f32(&[n_out], &acc_scale))
+        .tensor(
+            name("input_inv_scale"),
+            OwnedTensor::f32(&[columns], &inv_scale),
+        )
+        .tensor(name("input_zero"), OwnedTensor::u8(&[columns], zero));
 }
 
 /// The SplitMix64 generator: tiny, seeded, good enough for test weights.

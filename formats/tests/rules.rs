@@ -1,6 +1,9 @@
-//! One test per rule of format v1: each file breaks only that rule, and the error names it.
+//! One test per rule of the format (v1, then v2's): each file breaks only that rule, and the
+//! error names it.
 
-use mlet_formats::{Error, ModelFile, Rule, Subject};
+use mlet_formats::{
+    Config, DenseTransform, Dtype, EmbeddingDtype, Error, MlpDtype, ModelFile, Rule, Subject,
+};
 
 /// A tensor entry as it will be written in the header.
 #[derive(Clone)]
@@ -62,6 +65,55 @@ impl RawFile {
             ("emb.0.weight", "U8", &[3, 2]),
             ("emb.1.weight", "U8", &[2, 2]),
         ];
+        RawFile::new(&meta, &tensors)
+    }
+
+    /// A valid v2 model: int4 tables (d = 3, so a row is 2 bytes and the last high nibble is
+    /// padding), table 0 with per-row F16 scales, table 1 per-table F32; int8 layers, bottom
+    /// 2-3 (per-column input scales), top 6-4-1 (per-tensor, then per-column scale with a
+    /// per-tensor zero point).
+    fn valid_v2() -> RawFile {
+        let meta = [
+            ("format", "mlet-dlrm"),
+            ("format_version", "2"),
+            ("num_dense", "2"),
+            ("table_rows", "3,2"),
+            ("dim", "3"),
+            ("bottom_mlp", "2-3"),
+            ("top_mlp", "4-1"),
+            ("interaction", "dot"),
+            ("dense_transform", "log1p"),
+            ("hashing", "mod"),
+            ("embedding_dtype", "int4"),
+            ("mlp_dtype", "int8"),
+        ];
+        let tensors: [(&str, &str, &[u64]); 21] = [
+            ("bottom.0.bias", "F32", &[3]),
+            ("bottom.0.acc_scale", "F32", &[3]),
+            ("bottom.0.input_inv_scale", "F32", &[2]),
+            ("top.0.bias", "F32", &[4]),
+            ("top.0.acc_scale", "F32", &[4]),
+            ("top.0.input_inv_scale", "F32", &[1]),
+            ("top.1.bias", "F32", &[1]),
+            ("top.1.acc_scale", "F32", &[1]),
+            ("top.1.input_inv_scale", "F32", &[4]),
+            ("emb.1.scale", "F32", &[1]),
+            ("emb.1.offset", "F32", &[1]),
+            ("emb.0.scale", "F16", &[3]),
+            ("emb.0.offset", "F16", &[3]),
+            ("bottom.0.weight", "I8", &[3, 2]),
+            ("bottom.0.input_zero", "U8", &[2]),
+            ("top.0.weight", "I8", &[4, 6]),
+            ("top.0.input_zero", "U8", &[1]),
+            ("top.1.weight", "I8", &[1, 4]),
+            ("top.1.input_zero", "U8", &[1]),
+            ("emb.0.weight", "U8", &[3, 2]),
+            ("emb.1.weight", "U8", &[2, 2]),
+        ];
+        RawFile::new(&meta, &tensors)
+    }
+
+    fn new(meta: &[(&str, &str)], tensors: &[(&str, &str, &[u64])]) -> RawFile {
         let mut file = RawFile {
             metadata: meta
                 .iter()
@@ -346,9 +398,11 @@ fn unknown_format_and_version() {
     let mut file = RawFile::valid();
     file.set_meta("format", "\"safetensors\"");
     assert_meta_rule(&file, Rule::UnknownFormat, "format");
-    let mut file = RawFile::valid();
-    file.set_meta("format_version", "\"2\"");
-    assert_meta_rule(&file, Rule::UnsupportedVersion, "format_version");
+    for version in ["3", "0", "01", "", "1.0"] {
+        let mut file = RawFile::valid();
+        file.set_meta("format_version", &format!("\"{version}\""));
+        assert_meta_rule(&file, Rule::UnsupportedVersion, "format_version");
+    }
 }
 
 #[test]
@@ -645,8 +699,243 @@ fn rule_codes_are_stable() {
         UnexpectedTensor,
         MissingTensor,
         DuplicateTensor,
+        UnknownMlpDtype,
+        V2FeatureInV1File,
+        NeedlessVersion2,
+        Int8LayerTooWide,
     ];
     for (i, rule) in rules.iter().enumerate() {
         assert_eq!(rule.code() as usize, i + 1, "{rule:?}");
+    }
+}
+
+// ---- format v2: int4 tables and int8 layers ----
+
+#[test]
+fn the_v2_baseline_file_is_valid() {
+    let bytes = RawFile::valid_v2().bytes();
+    let file = ModelFile::parse(&bytes).unwrap();
+    let config = file.config();
+    assert_eq!(config.embedding_dtype(), EmbeddingDtype::Int4);
+    assert_eq!(config.mlp_dtype(), MlpDtype::Int8);
+    assert_eq!(config.format_version(), 2);
+    assert_eq!(config.top().as_slice(), &[6, 4, 1]);
+    assert_eq!(file.table(0).weight.len(), 6);
+    assert_eq!(file.table(1).scale.unwrap().len(), 1);
+    let bottom = file.bottom_layer(0);
+    assert_eq!(bottom.weight.dtype, Dtype::I8);
+    let int8 = bottom.int8.unwrap();
+    assert_eq!(
+        (
+            int8.acc_scale.len(),
+            int8.input_inv_scale.len(),
+            int8.input_zero.len()
+        ),
+        (3, 2, 2)
+    );
+    let top = file.top_layer(0).int8.unwrap();
+    assert_eq!((top.input_inv_scale.len(), top.input_zero.len()), (1, 1));
+    let last = file.top_layer(1).int8.unwrap();
+    assert_eq!((last.input_inv_scale.len(), last.input_zero.len()), (4, 1));
+    // The F32/F16 layers of a v1 file have no int8 tensors.
+    let v1 = RawFile::valid().bytes();
+    assert_eq!(ModelFile::parse(&v1).unwrap().top_layer(0).int8, None);
+}
+
+#[test]
+fn int4_only_and_int8_mlp_only_files_are_version_2() {
+    // int4 tables with F32 layers: mlp_dtype `f32` or absent.
+    let mut file = RawFile::valid();
+    file.set_meta("format_version", "\"2\"");
+    file.set_meta("embedding_dtype", "\"int4\"");
+    file.entry("emb.0.weight").shape = vec![3, 1];
+    file.entry("emb.1.weight").shape = vec![2, 1];
+    file.lay_out();
+    let bytes = file.bytes();
+    assert_eq!(
+        ModelFile::parse(&bytes).unwrap().config().mlp_dtype(),
+        MlpDtype::F32
+    );
+    file.set_meta("mlp_dtype", "\"f32\"");
+    ModelFile::parse(&file.bytes()).unwrap();
+    // int8 layers with F32 tables.
+    let mut file = RawFile::valid_v2();
+    file.set_meta("embedding_dtype", "\"f32\"");
+    file.entries
+        .retain(|e| !e.name.starts_with("emb") || e.name.ends_with("weight"));
+    file.entry("emb.0.weight").shape = vec![3, 3];
+    file.entry("emb.0.weight").dtype = "F32".into();
+    file.entry("emb.1.weight").shape = vec![2, 3];
+    file.entry("emb.1.weight").dtype = "F32".into();
+    file.entries
+        .sort_by_key(|e| std::cmp::Reverse(size_of(&e.dtype)));
+    file.lay_out();
+    ModelFile::parse(&file.bytes()).unwrap();
+}
+
+#[test]
+fn the_padding_nibble_of_an_odd_width_is_ignored() {
+    let mut file = RawFile::valid_v2();
+    let (begin, end) = file.entry("emb.0.weight").offsets;
+    for byte in &mut file.data[begin as usize..end as usize] {
+        *byte = 0xff;
+    }
+    ModelFile::parse(&file.bytes()).unwrap();
+}
+
+#[test]
+fn unknown_mlp_dtype() {
+    for value in ["f16", "int4", "INT8", ""] {
+        let mut file = RawFile::valid_v2();
+        file.set_meta("mlp_dtype", &format!("\"{value}\""));
+        assert_meta_rule(&file, Rule::UnknownMlpDtype, "mlp_dtype");
+    }
+    let mut file = RawFile::valid_v2();
+    file.set_meta("mlp_dtype", "8");
+    assert_meta_rule(&file, Rule::MetadataNotString, "mlp_dtype");
+    let mut file = RawFile::valid_v2();
+    file.metadata.push(("mlp_dtype".into(), "\"int8\"".into()));
+    assert_meta_rule(&file, Rule::DuplicateMetadataKey, "mlp_dtype");
+}
+
+#[test]
+fn v2_features_in_a_v1_file() {
+    let mut file = RawFile::valid_v2();
+    file.set_meta("format_version", "\"1\"");
+    assert_meta_rule(&file, Rule::V2FeatureInV1File, "mlp_dtype");
+    // The key alone, even saying `f32`: v1 readers would take it for free information.
+    let mut file = RawFile::valid();
+    file.set_meta("mlp_dtype", "\"f32\"");
+    assert_meta_rule(&file, Rule::V2FeatureInV1File, "mlp_dtype");
+    let mut file = RawFile::valid();
+    file.set_meta("embedding_dtype", "\"int4\"");
+    assert_meta_rule(&file, Rule::V2FeatureInV1File, "embedding_dtype");
+}
+
+#[test]
+fn needless_version_2() {
+    let mut file = RawFile::valid();
+    file.set_meta("format_version", "\"2\"");
+    assert_meta_rule(&file, Rule::NeedlessVersion2, "format_version");
+    file.set_meta("mlp_dtype", "\"f32\"");
+    assert_meta_rule(&file, Rule::NeedlessVersion2, "format_version");
+}
+
+#[test]
+fn int8_layer_too_wide() {
+    let mut file = RawFile::valid_v2();
+    file.set_meta("bottom_mlp", "\"2-65537-3\"");
+    assert_meta_rule(&file, Rule::Int8LayerTooWide, "bottom_mlp");
+    let mut file = RawFile::valid_v2();
+    file.set_meta("top_mlp", "\"70000-1\"");
+    assert_meta_rule(&file, Rule::Int8LayerTooWide, "top_mlp");
+    // The same widths are fine in F32 layers, and 65,536 inputs are fine in int8 ones.
+    let config = |widest: u32| {
+        Config::new(
+            &[3],
+            2,
+            &[2, widest, 2],
+            &[1],
+            DenseTransform::Log1p,
+            EmbeddingDtype::F32,
+        )
+        .unwrap()
+    };
+    assert!(config(65_536).with_mlp_dtype(MlpDtype::Int8).is_ok());
+    let err = config(65_537).with_mlp_dtype(MlpDtype::Int8).unwrap_err();
+    assert_eq!(err.rule, Rule::Int8LayerTooWide);
+}
+
+#[test]
+fn int8_layer_dtypes() {
+    for (name, dtype) in [
+        ("bottom.0.weight", "U8"),
+        ("bottom.0.weight", "F32"),
+        ("top.0.bias", "F16"),
+        ("top.0.acc_scale", "F16"),
+        ("top.1.input_inv_scale", "F16"),
+        ("bottom.0.input_zero", "I8"),
+        ("top.0.input_zero", "F32"),
+    ] {
+        let mut file = RawFile::valid_v2();
+        file.entry(name).dtype = dtype.into();
+        file.lay_out();
+        assert_tensor_rule(&file, Rule::WrongDtype, name);
+    }
+    // I8 weights need an int8 MLP.
+    let mut file = RawFile::valid();
+    file.entry("top.0.weight").dtype = "I8".into();
+    file.lay_out();
+    assert_tensor_rule(&file, Rule::WrongDtype, "top.0.weight");
+    let mut file = RawFile::valid();
+    file.entry("top.0.bias").dtype = "I16".into();
+    assert_tensor_rule(&file, Rule::UnknownDtype, "top.0.bias");
+}
+
+#[test]
+fn int8_layer_shapes() {
+    for (name, shape) in [
+        ("bottom.0.acc_scale", vec![1]),
+        ("top.0.acc_scale", vec![4, 1]),
+        ("bottom.0.input_inv_scale", vec![3]),
+        ("top.1.input_inv_scale", vec![2]),
+        ("bottom.0.input_zero", vec![2, 1]),
+        ("top.0.input_zero", vec![6, 1]),
+        ("top.0.weight", vec![6, 4]),
+        ("top.1.bias", vec![4]),
+    ] {
+        let mut file = RawFile::valid_v2();
+        file.entry(name).shape = shape;
+        file.lay_out();
+        assert_tensor_rule(&file, Rule::WrongShape, name);
+    }
+}
+
+#[test]
+fn int4_row_width() {
+    // d = 3: a row is ceil(3 / 2) = 2 bytes, not 3 and not 1.
+    for width in [3, 1] {
+        let mut file = RawFile::valid_v2();
+        file.entry("emb.0.weight").shape = vec![3, width];
+        file.lay_out();
+        assert_tensor_rule(&file, Rule::WrongShape, "emb.0.weight");
+    }
+    let mut file = RawFile::valid_v2();
+    file.entry("emb.1.weight").dtype = "I8".into();
+    assert_tensor_rule(&file, Rule::WrongDtype, "emb.1.weight");
+}
+
+#[test]
+fn int8_tensors_outside_int8_layers() {
+    let mut file = RawFile::valid();
+    file.extra_json =
+        "\"top.0.acc_scale\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}".into();
+    assert_tensor_rule(&file, Rule::UnexpectedTensor, "top.0.acc_scale");
+    for name in [
+        "emb.0.acc_scale",
+        "emb.0.input_zero",
+        "top.0.scale",
+        "top.2.acc_scale",
+    ] {
+        let mut file = RawFile::valid_v2();
+        file.extra_json =
+            format!("\"{name}\":{{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}");
+        assert_tensor_rule(&file, Rule::UnexpectedTensor, name);
+    }
+}
+
+#[test]
+fn int8_layer_tensors_are_required() {
+    for name in [
+        "top.0.acc_scale",
+        "top.1.input_inv_scale",
+        "bottom.0.input_zero",
+        "bottom.0.bias",
+        "emb.1.offset",
+    ] {
+        let mut file = RawFile::valid_v2();
+        file.entries.retain(|e| e.name != name);
+        file.lay_out();
+        assert_tensor_rule(&file, Rule::MissingTensor, name);
     }
 }

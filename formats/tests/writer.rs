@@ -1,7 +1,7 @@
 //! Writer -> reader round trips, and atomic writes.
 
 use mlet_formats::writer::{ModelWriter, OwnedTensor, RandomModel, WriteError};
-use mlet_formats::{Config, DenseTransform, Dtype, EmbeddingDtype, ModelFile, Rule};
+use mlet_formats::{Config, DenseTransform, Dtype, EmbeddingDtype, MlpDtype, ModelFile, Rule};
 
 fn config(emb: EmbeddingDtype) -> Config {
     Config::new(
@@ -21,13 +21,19 @@ fn every_tensor_round_trips_byte_for_byte() {
         EmbeddingDtype::F32,
         EmbeddingDtype::F16,
         EmbeddingDtype::Int8,
+        EmbeddingDtype::Int4,
     ] {
         for (mlp_dtype, per_row, scale_dtype) in [
             (Dtype::F32, true, Dtype::F16),
             (Dtype::F16, false, Dtype::F32),
+            (Dtype::I8, true, Dtype::F32),
         ] {
+            let mut config = config(emb);
+            if mlp_dtype == Dtype::I8 {
+                config = config.with_mlp_dtype(MlpDtype::Int8).unwrap();
+            }
             let model = RandomModel {
-                config: config(emb),
+                config,
                 mlp_dtype,
                 int8_per_row: per_row,
                 int8_scale_dtype: scale_dtype,
@@ -37,20 +43,37 @@ fn every_tensor_round_trips_byte_for_byte() {
             writer.info("mlet_k", 64).unwrap();
             let bytes = writer.to_bytes().unwrap();
             let file = ModelFile::parse(&bytes).unwrap();
-            assert_eq!(file.config(), &config(emb));
+            assert_eq!(file.config(), &config);
             assert_eq!(file.metadata("mlet_k"), Some("64"));
             assert_eq!(file.metadata("embedding_dtype"), Some(emb.as_str()));
+            // Version 2 only when a v2 feature is used, and then with its mlp_dtype stated.
+            let v2 = emb == EmbeddingDtype::Int4 || mlp_dtype == Dtype::I8;
+            assert_eq!(
+                file.metadata("format_version"),
+                Some(if v2 { "2" } else { "1" })
+            );
+            let mlp = v2.then_some(if mlp_dtype == Dtype::I8 {
+                "int8"
+            } else {
+                "f32"
+            });
+            assert_eq!(file.metadata("mlp_dtype"), mlp);
             for (name, tensor) in writer.tensors() {
                 let parts: Vec<&str> = name.split('.').collect();
                 let index: usize = parts[1].parse().unwrap();
+                let layer = match parts[0] {
+                    "bottom" => file.bottom_layer(index),
+                    _ => file.top_layer(index),
+                };
                 let stored = match (parts[0], parts[2]) {
                     ("emb", "weight") => file.table(index).weight,
                     ("emb", "scale") => file.table(index).scale.unwrap(),
                     ("emb", "offset") => file.table(index).offset.unwrap(),
-                    ("bottom", "weight") => file.bottom_layer(index).weight,
-                    ("bottom", _) => file.bottom_layer(index).bias,
-                    ("top", "weight") => file.top_layer(index).weight,
-                    _ => file.top_layer(index).bias,
+                    (_, "weight") => layer.weight,
+                    (_, "bias") => layer.bias,
+                    (_, "acc_scale") => layer.int8.unwrap().acc_scale,
+                    (_, "input_inv_scale") => layer.int8.unwrap().input_inv_scale,
+                    _ => layer.int8.unwrap().input_zero,
                 };
                 assert_eq!(stored.dtype, tensor.dtype(), "{name}");
                 assert_eq!(stored.bytes, tensor.bytes(), "{name}");
@@ -76,7 +99,9 @@ fn the_reader_accepts_unaligned_buffers() {
 #[test]
 fn reserved_keys_are_refused() {
     let mut writer = ModelWriter::new(&config(EmbeddingDtype::F32));
-    assert!(matches!(writer.info("dim", 4), Err(WriteError::ReservedKey(k)) if k == "dim"));
+    for key in ["dim", "format_version", "mlp_dtype"] {
+        assert!(matches!(writer.info(key, 4), Err(WriteError::ReservedKey(k)) if k == key));
+    }
 }
 
 #[test]
@@ -104,4 +129,15 @@ fn invalid_models_are_not_written() {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn int4_rows_pack_two_codes_a_byte() {
+    // d = 3: 2 bytes a row, the last high nibble written 0.
+    let model = RandomModel::new(config(EmbeddingDtype::Int4));
+    let bytes = model.writer().to_bytes().unwrap();
+    let file = ModelFile::parse(&bytes).unwrap();
+    let weight = file.table(2).weight;
+    assert_eq!(weight.bytes.len(), 7 * 2);
+    assert!(weight.bytes.chunks(2).all(|row| row[1] >> 4 == 0));
 }

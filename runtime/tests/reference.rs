@@ -21,6 +21,7 @@ fn values(t: &OwnedTensor) -> Vec<f64> {
             .map(|b| half::f16::from_le_bytes(b.try_into().unwrap()).to_f64())
             .collect(),
         Dtype::U8 => t.bytes().iter().map(|&q| q as f64).collect(),
+        Dtype::I8 => t.bytes().iter().map(|&q| q as i8 as f64).collect(),
     }
 }
 

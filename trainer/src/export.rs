@@ -119,6 +119,9 @@ pub fn model_writer(
             .info(key, value)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
+    if dtype == EmbeddingDtype::Int4 {
+        anyhow::bail!("int4 tables: not exported by this trainer yet");
+    }
     let d = spec.dim;
     for (t, table) in model
         .collapsed_tables(crate::model::COLLAPSE_CHUNK)?
@@ -142,7 +145,7 @@ pub fn model_writer(
                     OwnedTensor::f16_bits(&[n, d], &bits),
                 );
             }
-            EmbeddingDtype::Int8 => {
+            EmbeddingDtype::Int8 | EmbeddingDtype::Int4 => {
                 let q = quantize(&values, d, int8_scale);
                 writer.tensor(format!("emb.{t}.weight"), OwnedTensor::u8(&[n, d], q.codes));
                 let count = q.scale.len();

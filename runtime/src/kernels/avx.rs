@@ -222,6 +222,7 @@ mod tests {
                 let layer = LayerTensors {
                     weight: Tensor { dtype, bytes },
                     bias,
+                    int8: None,
                 };
                 let all = outputs(&layer, &xs, n_in, n_out);
                 if all.len() == 1 {

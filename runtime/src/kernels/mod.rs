@@ -286,6 +286,7 @@ fn element(t: &Tensor<'_>, i: usize) -> f32 {
             .get(i)
             .map_or(0.0, |b| f16::from_le_bytes(*b).to_f32()),
         Dtype::U8 => t.bytes.get(i).map_or(0.0, |&q| f32::from(q)),
+        Dtype::I8 => t.bytes.get(i).map_or(0.0, |&q| f32::from(q as i8)),
     }
 }
 

@@ -22,7 +22,7 @@ pub(crate) fn read_row(table: &TableTensors<'_>, row: usize, out: &mut [f32]) {
                 *o = f16::from_le_bytes(*b).to_f32();
             }
         }
-        Dtype::U8 => {
+        Dtype::U8 | Dtype::I8 => {
             let per_row = |t: &Option<Tensor<'_>>| match t {
                 Some(t) if t.len() == 1 => element(t, 0),
                 Some(t) => element(t, row),
