@@ -73,6 +73,9 @@ impl Layout {
         }
         let mut metadata: Vec<&(String, String)> = metadata.iter().collect();
         metadata.sort();
+        if let Some(pair) = metadata.windows(2).find(|p| p[0].0 == p[1].0) {
+            return Err(format!("metadata key `{}` is given twice", pair[0].0));
+        }
         let mut json = String::from("{\"__metadata__\":{");
         for (i, (key, value)) in metadata.iter().enumerate() {
             if i > 0 {
@@ -287,5 +290,10 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
 
         assert!(Layout::new(&[], vec![("x".into(), Dtype::U8, vec![1]); 2]).is_err());
+        let twice = vec![
+            ("k".to_owned(), "1".to_owned()),
+            ("k".to_owned(), "2".to_owned()),
+        ];
+        assert!(Layout::new(&twice, vec![]).is_err());
     }
 }

@@ -154,46 +154,8 @@ pub struct ModelWriter {
 impl ModelWriter {
     /// Starts a file for `config`: its `__metadata__` keys are filled in from it.
     pub fn new(config: &Config) -> ModelWriter {
-        let join = |values: &[u32], sep: &str| {
-            values
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(sep)
-        };
-        let top_outputs = &config.top().as_slice()[1..];
-        let pairs: [(Key, String); 11] = [
-            (Key::Format, "mlet-dlrm".into()),
-            (Key::FormatVersion, config.format_version().to_string()),
-            (Key::NumDense, config.num_dense().to_string()),
-            (Key::TableRows, join(config.table_rows(), ",")),
-            (Key::Dim, config.dim().to_string()),
-            (Key::BottomMlp, join(config.bottom().as_slice(), "-")),
-            (Key::TopMlp, join(top_outputs, "-")),
-            (Key::Interaction, "dot".into()),
-            (
-                Key::DenseTransform,
-                config.dense_transform().as_str().into(),
-            ),
-            (Key::Hashing, "mod".into()),
-            (
-                Key::EmbeddingDtype,
-                config.embedding_dtype().as_str().into(),
-            ),
-        ];
-        let mut metadata: HashMap<String, String> = pairs
-            .into_iter()
-            .map(|(k, v)| (k.name().to_string(), v))
-            .collect();
-        // A v2 file always states its MLP dtype; a v1 file never has the key.
-        if config.format_version() == 2 {
-            metadata.insert(
-                Key::MlpDtype.name().to_string(),
-                config.mlp_dtype().as_str().into(),
-            );
-        }
         ModelWriter {
-            metadata,
+            metadata: format_metadata(config).into_iter().collect(),
             tensors: Vec::new(),
         }
     }
@@ -240,6 +202,50 @@ impl ModelWriter {
         })?;
         Ok(bytes)
     }
+}
+
+/// The `__metadata__` keys the format defines, with their values for `config`: what every file
+/// of that configuration states besides its free information.
+pub fn format_metadata(config: &Config) -> Vec<(String, String)> {
+    let join = |values: &[u32], sep: &str| {
+        values
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
+    let top_outputs = &config.top().as_slice()[1..];
+    let pairs: [(Key, String); 11] = [
+        (Key::Format, "mlet-dlrm".into()),
+        (Key::FormatVersion, config.format_version().to_string()),
+        (Key::NumDense, config.num_dense().to_string()),
+        (Key::TableRows, join(config.table_rows(), ",")),
+        (Key::Dim, config.dim().to_string()),
+        (Key::BottomMlp, join(config.bottom().as_slice(), "-")),
+        (Key::TopMlp, join(top_outputs, "-")),
+        (Key::Interaction, "dot".into()),
+        (
+            Key::DenseTransform,
+            config.dense_transform().as_str().into(),
+        ),
+        (Key::Hashing, "mod".into()),
+        (
+            Key::EmbeddingDtype,
+            config.embedding_dtype().as_str().into(),
+        ),
+    ];
+    let mut metadata: Vec<(String, String)> = pairs
+        .into_iter()
+        .map(|(k, v)| (k.name().to_string(), v))
+        .collect();
+    // A v2 file always states its MLP dtype; a v1 file never has the key.
+    if config.format_version() == 2 {
+        metadata.push((
+            Key::MlpDtype.name().to_string(),
+            config.mlp_dtype().as_str().into(),
+        ));
+    }
+    metadata
 }
 
 /// Whether `key` is free information: the keys `ModelWriter::new` fills in (and v2's

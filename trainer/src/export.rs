@@ -1,6 +1,8 @@
-//! Collapse, quantize and export a trained model as a format v1 file.
-//!
-//! Tables are collapsed (MLET: E_t = A_t P_t, computed 65,536 rows at a time) and stored as
+//! Collapse, quantize and export a trained model as a model file, streamed: each table is
+//! collapsed (MLET: E_t = A_t P_t), checked, quantized and written [`COLLAPSE_CHUNK`] rows at a
+//! time straight into the file, whose header is laid out first (`mlet_formats::stream`), so
+//! exporting takes one chunk of memory besides the model, whatever the size of the tables.
+//! Tables are stored as
 //! - `f32`: as computed;
 //! - `f16`: rounded to IEEE half;
 //! - `int8`: asymmetric min/max quantization, value = scale * q + offset with q in 0..=255,
@@ -9,17 +11,23 @@
 //!   are computed against the stored (rounded) scale and offset, so a value's error stays
 //!   within half a quantization step plus the offset's rounding.
 //!
-//! MLP weights and biases are always F32. The file is written through
-//! `mlet_formats::writer::ModelWriter::write`: validated against every rule of the reader, and
-//! atomically.
+//! MLP weights and biases are F32. A value that is not finite stops the export, naming the
+//! tensor, row and column. The file is written to a temporary file, which is checked against
+//! every rule of the reader (through a memory map: only its header is read) before it replaces
+//! the target, so a failed export leaves an earlier file as it was.
+//!
+//! [`COLLAPSE_CHUNK`]: crate::model::COLLAPSE_CHUNK
 
 use std::fmt;
 use std::path::Path;
 
+use std::collections::HashMap;
+
 use anyhow::{bail, Context, Result};
 use half::f16;
-use mlet_formats::writer::{ModelWriter, OwnedTensor};
-use mlet_formats::{Config, DenseTransform, EmbeddingDtype, ModelFile};
+use mlet_formats::stream::{write_file, Layout};
+use mlet_formats::writer::{format_metadata, is_free_key};
+use mlet_formats::{Config, DenseTransform, Dtype, EmbeddingDtype, ModelFile};
 
 use crate::model::{Dlrm, Linear};
 
@@ -94,14 +102,27 @@ impl fmt::Display for FileSizes {
     }
 }
 
-/// A writer holding the model's collapsed tables in `dtype`, its MLPs, and `info` as free
-/// metadata.
-pub fn model_writer(
+/// What a tensor of the file is made from.
+enum Piece {
+    /// The rows of table t as stored (values or codes).
+    Rows(usize),
+    /// The int8 scales of table t.
+    Scale(usize),
+    /// The int8 offsets of table t.
+    Offset(usize),
+    /// An MLP weight or bias, F32 values in memory (small).
+    Values(Vec<f32>),
+}
+
+/// Writes the model to `path` (streamed, checked, atomically; see the module doc) and returns
+/// its sizes.
+pub fn export(
     model: &Dlrm,
     dtype: EmbeddingDtype,
     int8_scale: Int8Scale,
     info: &[(String, String)],
-) -> Result<ModelWriter> {
+    path: &Path,
+) -> Result<FileSizes> {
     let spec = &model.spec;
     let as_u32 = |v: &[usize]| v.iter().map(|&x| x as u32).collect::<Vec<u32>>();
     let config = Config::new(
@@ -112,114 +133,184 @@ pub fn model_writer(
         DenseTransform::Log1p,
         dtype,
     )
-    .map_err(|e| anyhow::anyhow!("the model does not fit format v1: {e}"))?;
-    let mut writer = ModelWriter::new(&config);
-    for (key, value) in info {
-        writer
-            .info(key, value)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
+    .map_err(|e| anyhow::anyhow!("the model does not fit the format: {e}"))?;
     if dtype == EmbeddingDtype::Int4 {
-        anyhow::bail!("int4 tables: not exported by this trainer yet");
+        bail!("int4 tables: not exported by this trainer yet");
     }
+    // A key given twice keeps its last value.
+    let mut metadata: std::collections::BTreeMap<String, String> =
+        format_metadata(&config).into_iter().collect();
+    for (key, value) in info {
+        if !is_free_key(key) {
+            bail!("metadata key `{key}` is reserved by the format");
+        }
+        metadata.insert(key.clone(), value.clone());
+    }
+    let metadata: Vec<(String, String)> = metadata.into_iter().collect();
     let d = spec.dim;
-    for (t, table) in model
-        .collapsed_tables(crate::model::COLLAPSE_CHUNK)?
-        .into_iter()
-        .enumerate()
-    {
-        let n = table.dim(0)?;
-        let values: Vec<f32> = table.flatten_all()?.to_vec1()?;
-        check_finite(&format!("emb.{t}.weight"), &values, d)?;
-        match dtype {
-            EmbeddingDtype::F32 => {
-                writer.tensor(
-                    format!("emb.{t}.weight"),
-                    OwnedTensor::f32(&[n, d], &values),
-                );
-            }
-            EmbeddingDtype::F16 => {
-                let bits: Vec<u16> = values.iter().map(|&v| f16::from_f32(v).to_bits()).collect();
-                writer.tensor(
-                    format!("emb.{t}.weight"),
-                    OwnedTensor::f16_bits(&[n, d], &bits),
-                );
-            }
-            EmbeddingDtype::Int8 | EmbeddingDtype::Int4 => {
-                let q = quantize(&values, d, int8_scale);
-                writer.tensor(format!("emb.{t}.weight"), OwnedTensor::u8(&[n, d], q.codes));
-                let count = q.scale.len();
-                let (scale, offset) = match int8_scale {
-                    Int8Scale::Row => {
-                        let bits = |v: &[f32]| {
-                            v.iter()
-                                .map(|&x| f16::from_f32(x).to_bits())
-                                .collect::<Vec<u16>>()
-                        };
-                        (
-                            OwnedTensor::f16_bits(&[count], &bits(&q.scale)),
-                            OwnedTensor::f16_bits(&[count], &bits(&q.offset)),
-                        )
-                    }
-                    Int8Scale::Table => (
-                        OwnedTensor::f32(&[count], &q.scale),
-                        OwnedTensor::f32(&[count], &q.offset),
-                    ),
-                };
-                writer.tensor(format!("emb.{t}.scale"), scale);
-                writer.tensor(format!("emb.{t}.offset"), offset);
+    let stored = match dtype {
+        EmbeddingDtype::F32 => Dtype::F32,
+        EmbeddingDtype::F16 => Dtype::F16,
+        _ => Dtype::U8,
+    };
+    let mut plan = Vec::new();
+    let mut pieces = HashMap::new();
+    for (t, &n) in spec.table_rows.iter().enumerate() {
+        plan.push((format!("emb.{t}.weight"), stored, vec![n, d]));
+        pieces.insert(format!("emb.{t}.weight"), Piece::Rows(t));
+        if dtype == EmbeddingDtype::Int8 {
+            let (scale_dtype, count) = match int8_scale {
+                Int8Scale::Row => (Dtype::F16, n),
+                Int8Scale::Table => (Dtype::F32, 1),
+            };
+            for (part, piece) in [("scale", Piece::Scale(t)), ("offset", Piece::Offset(t))] {
+                plan.push((format!("emb.{t}.{part}"), scale_dtype, vec![count]));
+                pieces.insert(format!("emb.{t}.{part}"), piece);
             }
         }
     }
     for (group, layers) in [("bottom", &model.bottom), ("top", &model.top)] {
         for (l, Linear { weight, bias }) in layers.iter().enumerate() {
-            let w: Vec<f32> = weight.flatten_all()?.to_vec1()?;
-            let b: Vec<f32> = bias.to_vec1()?;
-            check_finite(&format!("{group}.{l}.weight"), &w, weight.dim(1)?)?;
-            check_finite(&format!("{group}.{l}.bias"), &b, b.len())?;
-            writer.tensor(
-                format!("{group}.{l}.weight"),
-                OwnedTensor::f32(weight.dims(), &w),
-            );
-            writer.tensor(
-                format!("{group}.{l}.bias"),
-                OwnedTensor::f32(bias.dims(), &b),
-            );
+            for (part, t) in [("weight", weight), ("bias", bias)] {
+                let name = format!("{group}.{l}.{part}");
+                let values: Vec<f32> = t.flatten_all()?.to_vec1()?;
+                let width = t.dims().last().copied().unwrap_or(1);
+                check_finite(&name, &values, width, 0)?;
+                plan.push((name.clone(), Dtype::F32, t.dims().to_vec()));
+                pieces.insert(name, Piece::Values(values));
+            }
         }
     }
-    Ok(writer)
+    // One (scale, offset) per table takes the whole table's range: one pass before writing.
+    let table_params: Vec<(f32, f32)> = match (dtype, int8_scale) {
+        (EmbeddingDtype::Int8, Int8Scale::Table) => (0..spec.table_rows.len())
+            .map(|t| table_range(model, t).map(|(min, max)| params(min, max, Int8Scale::Table)))
+            .collect::<Result<_>>()?,
+        _ => Vec::new(),
+    };
+    let layout = Layout::new(&metadata, plan).map_err(anyhow::Error::msg)?;
+    let mut sizes = None;
+    let written = write_file::<anyhow::Error>(
+        path,
+        &layout,
+        |tensor, out| {
+            let mut bytes = Vec::new();
+            let mut emit = |bytes: &mut Vec<u8>| -> Result<()> {
+                out.write_all(bytes)?;
+                bytes.clear();
+                Ok(())
+            };
+            match &pieces[&tensor.name] {
+                Piece::Values(values) => {
+                    bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+                    emit(&mut bytes)
+                }
+                Piece::Rows(t) => each_chunk(model, *t, &tensor.name, |values| {
+                    match (dtype, int8_scale) {
+                        (EmbeddingDtype::F32, _) => {
+                            bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()))
+                        }
+                        (EmbeddingDtype::F16, _) => bytes
+                            .extend(values.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes())),
+                        (_, Int8Scale::Row) => {
+                            bytes.extend(quantize(values, d, Int8Scale::Row).codes)
+                        }
+                        (_, Int8Scale::Table) => {
+                            let (scale, offset) = table_params[*t];
+                            bytes.extend(values.iter().map(|&v| encode(v, scale, offset)))
+                        }
+                    }
+                    emit(&mut bytes)
+                }),
+                Piece::Scale(t) | Piece::Offset(t) => {
+                    let scale = matches!(pieces[&tensor.name], Piece::Scale(_));
+                    match int8_scale {
+                        Int8Scale::Table => {
+                            let (s, o) = table_params[*t];
+                            bytes.extend(if scale { s } else { o }.to_le_bytes());
+                            emit(&mut bytes)
+                        }
+                        Int8Scale::Row => each_chunk(model, *t, &tensor.name, |values| {
+                            let q = quantize(values, d, Int8Scale::Row);
+                            let part = if scale { &q.scale } else { &q.offset };
+                            bytes.extend(part.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()));
+                            emit(&mut bytes)
+                        }),
+                    }
+                }
+            }
+        },
+        |tmp| {
+            sizes = Some(check_written(tmp)?);
+            Ok(())
+        },
+    );
+    written.with_context(|| format!("cannot export {}", path.display()))?;
+    sizes.context("the written file was checked")
+}
+
+/// Calls `f` with the stored values of table `t`, [`COLLAPSE_CHUNK`] rows at a time, after
+/// checking that they are finite (`name` names the tensor in the error).
+///
+/// [`COLLAPSE_CHUNK`]: crate::model::COLLAPSE_CHUNK
+fn each_chunk(
+    model: &Dlrm,
+    t: usize,
+    name: &str,
+    mut f: impl FnMut(&[f32]) -> Result<()>,
+) -> Result<()> {
+    let (n, d) = (model.spec.table_rows[t], model.spec.dim);
+    let chunk = crate::model::COLLAPSE_CHUNK;
+    for start in (0..n).step_by(chunk) {
+        let values: Vec<f32> = model
+            .collapsed_rows(t, start, chunk.min(n - start))?
+            .flatten_all()?
+            .to_vec1()?;
+        check_finite(name, &values, d, start)?;
+        f(&values)?;
+    }
+    Ok(())
+}
+
+/// The smallest and largest stored value of table `t`.
+fn table_range(model: &Dlrm, t: usize) -> Result<(f32, f32)> {
+    let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
+    each_chunk(model, t, &format!("emb.{t}.weight"), |values| {
+        for &v in values {
+            min = min.min(v);
+            max = max.max(v);
+        }
+        Ok(())
+    })?;
+    Ok((min, max))
 }
 
 /// Refuses a tensor that holds a value that is not finite: a model with one cannot score (the
-/// runtime reports NaN scores as errors), so nothing is written. `width` values make a row.
-fn check_finite(name: &str, values: &[f32], width: usize) -> Result<()> {
+/// runtime reports NaN scores as errors), so nothing is written. `width` values make a row;
+/// `values` start at row `first`.
+fn check_finite(name: &str, values: &[f32], width: usize, first: usize) -> Result<()> {
     match values.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(i) => bail!(
             "refusing to export: tensor `{name}` holds {} at row {}, column {} (the training \
              diverged; try a lower --lr)",
             values[i],
-            i / width.max(1),
+            first + i / width.max(1),
             i % width.max(1)
         ),
     }
 }
 
-/// Writes the model to `path` (atomically, validated) and returns its sizes.
-pub fn export(
-    model: &Dlrm,
-    dtype: EmbeddingDtype,
-    int8_scale: Int8Scale,
-    info: &[(String, String)],
-    path: &Path,
-) -> Result<FileSizes> {
-    let writer = model_writer(model, dtype, int8_scale, info)?;
-    let bytes = writer
-        .write(path)
-        .with_context(|| format!("cannot export {}", path.display()))?;
-    let file = ModelFile::parse(&bytes)
-        .map_err(|e| anyhow::anyhow!("the written file does not parse: {e}"))?;
-    Ok(FileSizes::of(&file))
+/// Parses the finished file (through a memory map: only the header is read) against every rule
+/// of the reader, and measures it.
+fn check_written(path: &Path) -> Result<FileSizes> {
+    let file = std::fs::File::open(path)?;
+    // SAFETY: the file is this process's own temporary file, complete and synced, and nothing
+    // writes to it while it is mapped (it is renamed over the target only after this check).
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    let parsed = ModelFile::parse(&map)
+        .map_err(|e| anyhow::anyhow!("the written file breaks a rule of the format: {e}"))?;
+    Ok(FileSizes::of(&parsed))
 }
 
 /// int8 codes with their scales and offsets (as stored: rounded to F16 for per-row scales).
@@ -232,15 +323,12 @@ pub struct Quantized {
     pub offset: Vec<f32>,
 }
 
-/// Asymmetric min/max quantization of rows of `width` values (see the module doc).
+/// Asymmetric min/max quantization of rows of `width` values, each row on its own (`Row`) or
+/// all together (`Table`; see the module doc).
 pub fn quantize(values: &[f32], width: usize, mode: Int8Scale) -> Quantized {
     let groups: Vec<&[f32]> = match mode {
-        Int8Scale::Row => values.chunks(width).collect(),
+        Int8Scale::Row => values.chunks(width.max(1)).collect(),
         Int8Scale::Table => vec![values],
-    };
-    let round = |x: f32| match mode {
-        Int8Scale::Row => f16::from_f32(x).to_f32(),
-        Int8Scale::Table => x,
     };
     let mut q = Quantized {
         codes: Vec::with_capacity(values.len()),
@@ -250,24 +338,35 @@ pub fn quantize(values: &[f32], width: usize, mode: Int8Scale) -> Quantized {
     for group in groups {
         let min = group.iter().copied().fold(f32::INFINITY, f32::min);
         let max = group.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let (min, max) = if group.is_empty() {
-            (0.0, 0.0)
-        } else {
-            (min, max)
-        };
-        let scale = round((max - min) / 255.0);
-        let offset = round(min);
-        q.codes.extend(group.iter().map(|&v| {
-            if scale > 0.0 {
-                ((v - offset) / scale).round().clamp(0.0, 255.0) as u8
-            } else {
-                0
-            }
-        }));
+        let (scale, offset) = params(min, max, mode);
+        q.codes
+            .extend(group.iter().map(|&v| encode(v, scale, offset)));
         q.scale.push(scale);
         q.offset.push(offset);
     }
     q
+}
+
+/// The stored (scale, offset) of values in `min..=max` (an empty group: 0, 0): rounded to F16
+/// for per-row scales, kept F32 for per-table ones.
+fn params(min: f32, max: f32, mode: Int8Scale) -> (f32, f32) {
+    if min > max {
+        return (0.0, 0.0);
+    }
+    let round = |x: f32| match mode {
+        Int8Scale::Row => f16::from_f32(x).to_f32(),
+        Int8Scale::Table => x,
+    };
+    (round((max - min) / 255.0), round(min))
+}
+
+/// The code of `v` against a stored scale and offset.
+fn encode(v: f32, scale: f32, offset: f32) -> u8 {
+    if scale > 0.0 {
+        ((v - offset) / scale).round().clamp(0.0, 255.0) as u8
+    } else {
+        0
+    }
 }
 
 /// Largest |p_two_layer - p_collapsed| over `rows` of `spec`: how far collapsing MLET's
@@ -294,18 +393,79 @@ mod tests {
 
     #[test]
     fn non_finite_values_are_refused_by_name_and_place() {
-        assert!(check_finite("emb.0.weight", &[0.5, -1.0, 2.0, 0.0], 2).is_ok());
-        let err = check_finite("emb.3.weight", &[0.5, -1.0, 2.0, f32::NAN], 2)
+        assert!(check_finite("emb.0.weight", &[0.5, -1.0, 2.0, 0.0], 2, 0).is_ok());
+        let err = check_finite("emb.3.weight", &[0.5, -1.0, 2.0, f32::NAN], 2, 10)
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("`emb.3.weight` holds NaN at row 1, column 1"),
+            err.contains("`emb.3.weight` holds NaN at row 11, column 1"),
             "{err}"
         );
-        let err = check_finite("top.0.bias", &[f32::INFINITY], 1)
+        let err = check_finite("top.0.bias", &[f32::INFINITY], 1, 0)
             .unwrap_err()
             .to_string();
         assert!(err.contains("`top.0.bias` holds inf at row 0"), "{err}");
+    }
+
+    /// The streamed file holds what quantizing each whole collapsed table at once gives, also
+    /// for a table of more than one chunk.
+    #[test]
+    fn streamed_tables_are_the_tables_quantized_whole() {
+        let spec = crate::model::ModelSpec {
+            num_dense: 2,
+            table_rows: vec![crate::model::COLLAPSE_CHUNK + 300, 7],
+            dim: 3,
+            mlet_k: 8,
+            bottom_hidden: vec![4],
+            top_hidden: vec![4],
+            mlet_init_scale: 1.0,
+        };
+        let model = Dlrm::new(spec, 1, &candle_core::Device::Cpu).unwrap();
+        let tables: Vec<Vec<f32>> = model
+            .collapsed_tables(1 << 20)
+            .unwrap()
+            .iter()
+            .map(|t| t.flatten_all().unwrap().to_vec1().unwrap())
+            .collect();
+        let path = std::env::temp_dir().join(format!("mlet-export-{}.mlet", std::process::id()));
+        for (dtype, mode) in [
+            (EmbeddingDtype::F32, Int8Scale::Row),
+            (EmbeddingDtype::F16, Int8Scale::Row),
+            (EmbeddingDtype::Int8, Int8Scale::Row),
+            (EmbeddingDtype::Int8, Int8Scale::Table),
+        ] {
+            let sizes = export(&model, dtype, mode, &[("note".into(), "x".into())], &path).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(sizes.total, bytes.len());
+            let file = ModelFile::parse(&bytes).unwrap();
+            assert_eq!(file.metadata("note"), Some("x"));
+            for (t, values) in tables.iter().enumerate() {
+                let table = file.table(t);
+                let f16s = |v: &[f32]| -> Vec<u8> {
+                    v.iter()
+                        .flat_map(|&x| f16::from_f32(x).to_le_bytes())
+                        .collect()
+                };
+                match dtype {
+                    EmbeddingDtype::F32 => {
+                        let want: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                        assert_eq!(table.weight.bytes, &want[..]);
+                    }
+                    EmbeddingDtype::F16 => assert_eq!(table.weight.bytes, &f16s(values)[..]),
+                    _ => {
+                        let q = quantize(values, 3, mode);
+                        assert_eq!(table.weight.bytes, &q.codes[..], "{mode} codes, table {t}");
+                        let stored = |v: &[f32]| match mode {
+                            Int8Scale::Row => f16s(v),
+                            Int8Scale::Table => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                        };
+                        assert_eq!(table.scale.unwrap().bytes, &stored(&q.scale)[..]);
+                        assert_eq!(table.offset.unwrap().bytes, &stored(&q.offset)[..]);
+                    }
+                }
+            }
+        }
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

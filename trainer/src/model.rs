@@ -498,7 +498,8 @@ impl Dlrm {
         let rows = table.rows.narrow(0, start, len)?;
         Ok(match &table.projection {
             Some(p) => rows.matmul(p)?.detach(),
-            None => rows.copy()?,
+            // A copy of the view alone (`Tensor::copy` would clone the joined storage).
+            None => rows.force_contiguous()?.detach(),
         })
     }
 

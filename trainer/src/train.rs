@@ -333,7 +333,9 @@ impl Best {
         let tensors = model
             .named_tensors()
             .into_iter()
-            .map(|(n, t)| Ok((n, t.copy()?)))
+            // Each table is a view of the joined rows: copy the view alone (`Tensor::copy`
+            // would clone the whole joined storage for every table).
+            .map(|(n, t)| Ok((n, t.force_contiguous()?.detach())))
             .collect::<Result<Vec<_>>>()?;
         Ok(Best {
             metrics,
@@ -796,7 +798,10 @@ pub fn training_info(settings: &TrainSettings, report: &TrainReport) -> Vec<(Str
         .collect();
     info.push(("train.epochs".into(), settings.epochs.to_string()));
     info.push(("train.steps".into(), report.steps.to_string()));
-    info.push(("train.rows".into(), report.plan.train_examples.to_string()));
+    info.push((
+        "train.examples".into(),
+        report.plan.train_examples.to_string(),
+    ));
     info.push(("mlet_k".into(), settings.mlet_k.to_string()));
     info.push((
         "trainer".into(),
