@@ -99,7 +99,7 @@ impl<const R: usize, const E: usize> pulp::NullaryFnOnce for Layer<'_, '_, R, E>
 
 /// The AVX levels with kernels: AVX-512 (8 rows x 2 examples per block, in 32 registers)
 /// and AVX2 (4 x 2, in 16).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Level {
     Avx512,
     Avx2,
@@ -167,7 +167,12 @@ mod tests {
     /// `linear` with ReLU for `examples` examples of `per = n_in + n_out` values, by the
     /// build's own kernels, the AVX2 blocks (4 x 2) and the AVX-512 blocks (8 x 2), where
     /// the CPU has them.
-    fn outputs(layer: &LayerTensors<'_>, xs: &[f32], n_in: usize, n_out: usize) -> Vec<Vec<u32>> {
+    fn outputs(
+        layer: &LayerTensors<'_>,
+        xs: &[f32],
+        n_in: usize,
+        n_out: usize,
+    ) -> Vec<(Option<Level>, Vec<u32>)> {
         let per = n_in + n_out;
         let io = (0..n_in, n_in..per);
         let fresh = || -> Vec<f32> {
@@ -179,14 +184,33 @@ mod tests {
         let mut out = Vec::new();
         let mut scratch = fresh();
         linear_with::<Built, ROWS, EXAMPLES>(Built, layer, &mut scratch, per, &io, true);
-        out.push(bits(scratch));
+        out.push((None, bits(scratch)));
         for level in [Level::Avx2, Level::Avx512] {
             let mut scratch = fresh();
             if linear_at(level, layer, &mut scratch, per, &io, true) {
-                out.push(bits(scratch));
+                out.push((Some(level), bits(scratch)));
             }
         }
         out
+    }
+
+    /// Says which levels were compared with the built kernels; under CI (`CI=true`), a level
+    /// the CPU has (by std's own detection) but that was not compared fails the test.
+    fn report_levels(compared: &[Level]) {
+        std::eprintln!("AVX levels compared with the built kernels: {compared:?}");
+        if std::env::var("CI").as_deref() != Ok("true") {
+            return;
+        }
+        let has = [
+            (Level::Avx2, std::is_x86_feature_detected!("avx2")),
+            (Level::Avx512, std::is_x86_feature_detected!("avx512f")),
+        ];
+        for (level, present) in has {
+            assert!(
+                !present || compared.contains(&level),
+                "this CPU has {level:?} but its kernels were not compared"
+            );
+        }
     }
 
     #[test]
@@ -198,6 +222,7 @@ mod tests {
             state ^= state << 17;
             (state >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
         };
+        let mut compared = Vec::new();
         for (n_in, n_out, examples) in [
             (1, 1, 1),
             (7, 3, 2),
@@ -225,16 +250,15 @@ mod tests {
                     int8: None,
                 };
                 let all = outputs(&layer, &xs, n_in, n_out);
-                if all.len() == 1 {
-                    std::eprintln!("this CPU has no AVX2: nothing to compare");
-                }
-                for other in &all[1..] {
+                compared = all[1..].iter().filter_map(|(level, _)| *level).collect();
+                for (level, other) in &all[1..] {
                     assert_eq!(
-                        &all[0], other,
-                        "{dtype:?} {n_in} -> {n_out}, {examples} examples"
+                        &all[0].1, other,
+                        "{level:?}, {dtype:?} {n_in} -> {n_out}, {examples} examples"
                     );
                 }
             }
         }
+        report_levels(&compared);
     }
 }
