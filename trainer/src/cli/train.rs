@@ -54,6 +54,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
 
     let stop = super::stop_on_ctrl_c("stopping after this step and writing a checkpoint")?;
     let report = train(&settings, &stop)?;
+    let training_peak = mlet_trainer::memory::peak_rss();
     let mut log = std::io::stderr();
     if let Some(path) = &report.interrupted {
         writeln!(
@@ -125,9 +126,10 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         if let Some(s) = &sizes {
             line["bytes"] = sizes_json(s);
         }
-        if let Some(peak) = mlet_trainer::memory::peak_rss() {
-            line["peak_rss_bytes"] = json!(peak);
-        }
+        // The process's peak resident memory after training, and after everything (the
+        // collapse check and the export).
+        line["training_peak_rss_bytes"] = json!(training_peak);
+        line["peak_rss_bytes"] = json!(mlet_trainer::memory::peak_rss());
         writeln!(std::io::stdout().lock(), "{line}")?;
     }
     Ok(ExitCode::SUCCESS)
