@@ -187,6 +187,13 @@ pub fn model_writer(
     Ok(writer)
 }
 
+/// A metadata value as text: a model file holds each value as a JSON string, whose raw form
+/// (what `mlet_formats::ModelFile::metadata` returns) keeps its escapes, e.g. `\"` in a stored
+/// schema.
+pub fn metadata_text(raw: &str) -> String {
+    serde_json::from_str(&format!("\"{raw}\"")).unwrap_or_else(|_| raw.to_string())
+}
+
 /// Writes the model to `path` (atomically, validated) and returns its sizes.
 pub fn export(
     model: &Dlrm,

@@ -7,6 +7,7 @@ use anyhow::{anyhow, Context, Result};
 use mlet_runtime::Model;
 
 use crate::data::{Batch, BatchStream, ColumnSchema, DataSpec, ReadOptions};
+use crate::export::metadata_text;
 use crate::train::SCHEMA_KEY;
 
 /// Probabilities and labels (NaN when unlabeled) of `rows` of `spec`, in input order, scored by
@@ -41,7 +42,8 @@ pub fn score_batches(
         let stored = model.file().metadata(SCHEMA_KEY).with_context(|| {
             format!("{spec} needs a schema, and the model file holds none (it was not trained on csv:, tsv: or parquet: data)")
         })?;
-        let schema = ColumnSchema::from_json(stored).context("the model file's schema")?;
+        let schema =
+            ColumnSchema::from_json(&metadata_text(stored)).context("the model file's schema")?;
         spec.clone().with_schema(&schema, options.require_labels)?
     } else {
         spec.clone()
