@@ -4,7 +4,7 @@
 //! fields as the header.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -15,7 +15,7 @@ use super::schema::{dense_value, label_value, Layout};
 use super::{BadLine, Batch, ColumnFile, ColumnSchema, FieldError, Place, ReadOptions, Source};
 
 /// A CSV reader over `path` with `delimiter`, past a byte order mark if the file has one.
-fn reader(path: &Path, delimiter: u8) -> Result<csv::Reader<BufReader<File>>> {
+fn reader(path: &Path, delimiter: u8) -> Result<csv::Reader<File>> {
     let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut start = [0u8; 3];
     let n = file
@@ -29,11 +29,12 @@ fn reader(path: &Path, delimiter: u8) -> Result<csv::Reader<BufReader<File>>> {
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
-        .from_reader(BufReader::with_capacity(1 << 20, file)))
+        .buffer_capacity(1 << 20)
+        .from_reader(file))
 }
 
 /// Reads the header line: the column names.
-fn read_header(path: &Path, reader: &mut csv::Reader<BufReader<File>>) -> Result<Vec<String>> {
+fn read_header(path: &Path, reader: &mut csv::Reader<File>) -> Result<Vec<String>> {
     let mut record = ByteRecord::new();
     if !read(path, reader, &mut record)? {
         bail!(BadLine {
@@ -52,7 +53,7 @@ fn read_header(path: &Path, reader: &mut csv::Reader<BufReader<File>>) -> Result
 /// Reads the next record; `false` at the end of the file.
 fn read(
     path: &Path,
-    reader: &mut csv::Reader<BufReader<File>>,
+    reader: &mut csv::Reader<File>,
     record: &mut ByteRecord,
 ) -> Result<bool> {
     reader
@@ -80,7 +81,7 @@ pub(crate) fn count_rows(path: &Path, delimiter: u8) -> Result<u64> {
 /// Rows of a CSV or TSV file, by the columns of a schema.
 pub(crate) struct DelimitedSource {
     path: PathBuf,
-    reader: csv::Reader<BufReader<File>>,
+    reader: csv::Reader<File>,
     header: Vec<String>,
     layout: Layout,
     positive: Vec<String>,

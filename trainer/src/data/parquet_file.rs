@@ -13,7 +13,6 @@
 //! A `parquet:` path may be a folder of part files (Spark, Dask, Polars): its `*.parquet` files
 //! in name order, hidden and `_`-prefixed files ignored, read as one table.
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -319,29 +318,34 @@ impl<'a> Column<'a> {
         })
     }
 
-    /// The text of row `row`'s value (`None` when null): what its raw id hashes.
-    fn text(&self, array: &dyn Array, row: usize) -> Option<Cow<'a, [u8]>> {
+    /// Calls `f` with the text of row `row`'s value (`None` when null): what its raw id
+    /// hashes. An integer's decimal text is written on the stack.
+    fn with_text<R>(&self, array: &dyn Array, row: usize, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
         if array.is_null(row) {
-            return None;
+            return f(None);
         }
-        Some(match self {
+        match self {
             Column::Int(v) => {
                 let mut buf = [0u8; 21];
-                Cow::Owned(decimal(v[row] < 0, v[row].unsigned_abs() as u64, &mut buf).to_vec())
+                f(Some(decimal(
+                    v[row] < 0,
+                    v[row].unsigned_abs() as u64,
+                    &mut buf,
+                )))
             }
-            Column::Float(v) => Cow::Owned(v[row].to_string().into_bytes()),
-            Column::Bool(b) => Cow::Borrowed(if b.value(row) { b"true" } else { b"false" }),
-            Column::Text(s) => Cow::Borrowed(s.value(row).as_bytes()),
-            Column::Bytes(b) => Cow::Borrowed(b.value(row)),
+            Column::Float(v) => f(Some(v[row].to_string().as_bytes())),
+            Column::Bool(b) => f(Some(if b.value(row) { b"true" } else { b"false" })),
+            Column::Text(s) => f(Some(s.value(row).as_bytes())),
+            Column::Bytes(b) => f(Some(b.value(row))),
             Column::Dict(d) => {
-                let values: &'a ArrayRef = d.values();
+                let values = d.values();
                 let key = d.keys().value(row) as usize;
-                if key >= values.len() {
-                    return None;
+                match Column::of(values.as_ref()) {
+                    Some(column) if key < values.len() => column.with_text(values.as_ref(), key, f),
+                    _ => f(None),
                 }
-                return Column::of(values.as_ref())?.text(values.as_ref(), key);
             }
-        })
+        }
     }
 }
 
@@ -359,11 +363,7 @@ impl DictionaryIds {
             let empty = fnv1a32(b"");
             self.ids = match Column::of(values.as_ref()) {
                 Some(column) => (0..values.len())
-                    .map(|i| {
-                        column
-                            .text(values.as_ref(), i)
-                            .map_or(empty, |t| fnv1a32(&t))
-                    })
+                    .map(|i| column.with_text(values.as_ref(), i, |t| t.map_or(empty, fnv1a32)))
                     .collect(),
                 None => Vec::new(),
             };
@@ -509,14 +509,14 @@ impl ParquetSource {
         if let Some(i) = part.layout.label {
             let (array, typed) = column(i)?;
             for r in 0..rows {
-                let label = match (&typed, typed.text(array.as_ref(), r)) {
+                let label = typed.with_text(array.as_ref(), r, |text| match (&typed, text) {
                     (_, None) => Err("the label is missing".to_string()),
                     (Column::Float(v), Some(_)) if v[r] == 0.0 || v[r] == 1.0 => Ok(v[r] as f32),
                     (Column::Float(v), Some(_)) => {
                         Err(format!("label {} is neither 0 nor 1", v[r]))
                     }
-                    (_, Some(text)) => label_value(&text, &self.positive),
-                };
+                    (_, Some(text)) => label_value(text, &self.positive),
+                });
                 d.labels.push(label.unwrap_or_else(|problem| {
                     d.bad.push((r, i, problem));
                     f32::NAN
@@ -537,7 +537,8 @@ impl ParquetSource {
                             finite(v[r]).map_err(|()| format!("dense value {} is not finite", v[r]))
                         }
                         Column::Bool(b) => Ok(if b.value(r) { 1.0 } else { 0.0 }),
-                        _ => dense_value(&typed.text(array.as_ref(), r).unwrap_or_default()),
+                        _ => typed
+                            .with_text(array.as_ref(), r, |t| dense_value(t.unwrap_or_default())),
                     }
                 };
                 d.dense.push(value.unwrap_or_else(|problem| {
@@ -569,17 +570,18 @@ impl ParquetSource {
                     }
                 })),
                 _ => d.ids.extend(
-                    (0..rows).map(|r| typed.text(array.as_ref(), r).map_or(empty, |t| fnv1a32(&t))),
+                    (0..rows)
+                        .map(|r| typed.with_text(array.as_ref(), r, |t| t.map_or(empty, fnv1a32))),
                 ),
             }
         }
         for &i in &part.layout.carry {
             let (array, typed) = column(i)?;
-            d.carried.extend((0..rows).map(|r| {
-                typed
-                    .text(array.as_ref(), r)
-                    .map_or(Vec::new(), Cow::into_owned)
-            }));
+            d.carried.extend(
+                (0..rows).map(|r| {
+                    typed.with_text(array.as_ref(), r, |t| t.unwrap_or_default().to_vec())
+                }),
+            );
         }
         d.bad.sort_by_key(|&(row, _, _)| row);
         self.decoded = d;
