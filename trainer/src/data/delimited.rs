@@ -51,11 +51,7 @@ fn read_header(path: &Path, reader: &mut csv::Reader<File>) -> Result<Vec<String
 }
 
 /// Reads the next record; `false` at the end of the file.
-fn read(
-    path: &Path,
-    reader: &mut csv::Reader<File>,
-    record: &mut ByteRecord,
-) -> Result<bool> {
+fn read(path: &Path, reader: &mut csv::Reader<File>, record: &mut ByteRecord) -> Result<bool> {
     reader
         .read_byte_record(record)
         .with_context(|| format!("cannot read {}", path.display()))

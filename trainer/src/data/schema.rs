@@ -116,14 +116,18 @@ impl ColumnSchema {
         let expand = |list: &[String], what: &str| -> Result<Vec<String>> {
             let mut out: Vec<String> = Vec::new();
             for name in list {
-                let matched: Vec<String> = match name.strip_suffix('*') {
-                    Some(prefix) => header
-                        .iter()
-                        .filter(|h| h.starts_with(prefix) && **h != self.label)
-                        .cloned()
-                        .collect(),
-                    None => vec![name.clone()],
-                };
+                let mut matched: Vec<String> = Vec::new();
+                match name.strip_suffix('*') {
+                    // A name the file repeats is matched once; `Layout::find` reports it.
+                    Some(prefix) => {
+                        for h in header {
+                            if h.starts_with(prefix) && *h != self.label && !matched.contains(h) {
+                                matched.push(h.clone());
+                            }
+                        }
+                    }
+                    None => matched.push(name.clone()),
+                }
                 ensure!(
                     !matched.is_empty(),
                     "{what} pattern `{name}` matches no column"
