@@ -249,6 +249,13 @@ pub fn export(
     sizes.context("the written file was checked")
 }
 
+/// A metadata value as text: a model file holds each value as a JSON string, whose raw form
+/// (what `mlet_formats::ModelFile::metadata` returns) keeps its escapes, e.g. `\"` in a stored
+/// schema.
+pub fn metadata_text(raw: &str) -> String {
+    serde_json::from_str(&format!("\"{raw}\"")).unwrap_or_else(|_| raw.to_string())
+}
+
 /// Calls `f` with the stored values of table `t`, [`COLLAPSE_CHUNK`] rows at a time, after
 /// checking that they are finite (`name` names the tensor in the error).
 ///

@@ -9,7 +9,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`data`] | data specs, streaming readers (Criteo, Avazu, synthetic), the reader thread |
+//! | [`data`] | data specs, streaming readers (Criteo, Avazu, CSV/TSV/Parquet by column name, synthetic), the reader thread |
 //! | [`model`] | the DLRM on candle tensors: plain or MLET tables, forward pass, collapse |
 //! | [`step`] | one training step, hand-written for the CPU or by candle's autograd |
 //! | [`optim`] | SGD and row-wise Adagrad, updating the touched table rows in place |

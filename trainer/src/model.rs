@@ -602,7 +602,7 @@ mod tests {
             dense: picks.iter().flat_map(|&r| [r as f32, 3.0]).collect(),
             ids: picks.iter().flat_map(|&r| [r as u32, r as u32]).collect(),
             labels: vec![0.0; picks.len()],
-            next_row: 0,
+            ..Batch::default()
         };
         let two_layer = model.predict(&batch).unwrap();
         let one_layer = collapsed.predict(&batch).unwrap();

@@ -114,6 +114,15 @@ pub fn write_streamed(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<(
         fill(&mut out)?;
         return out.flush().context("cannot write to standard output");
     }
+    write_file(path, |w| fill(w))
+}
+
+/// Writes the file `path` atomically through `fill`, which writes the content to the given
+/// buffered file (a `Send` writer, as Parquet's writer needs); no standard output here.
+pub fn write_file(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> Result<()> {
     if path.file_name().is_none() {
         bail!("output path {} has no file name", path.display());
     }

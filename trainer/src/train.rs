@@ -166,6 +166,9 @@ impl TrainSettings {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        if let Some(schema) = self.data.column_schema() {
+            out.push((SCHEMA_KEY.into(), schema.to_json()));
+        }
         out.sort();
         out
     }
@@ -214,11 +217,10 @@ pub fn plan(settings: &TrainSettings) -> Result<Plan> {
     let (train, validation) = match &settings.validation {
         Validation::None => (0..u64::MAX, None),
         Validation::Data(spec) | Validation::Rows(spec, _) => {
+            let (val, train) = (spec.schema()?, settings.data.schema()?);
             ensure!(
-                spec.schema() == settings.data.schema(),
-                "validation data {spec} has {:?}, the training data {:?}",
-                spec.schema(),
-                settings.data.schema()
+                val == train,
+                "validation data {spec} has {val:?}, the training data {train:?}"
             );
             let rows = match &settings.validation {
                 Validation::Rows(_, rows) => rows.clone(),
@@ -249,7 +251,7 @@ pub fn plan(settings: &TrainSettings) -> Result<Plan> {
     }
     let (table_rows, train_examples) = match &settings.table_rows {
         Some(rows) => {
-            let tables = settings.data.schema().num_tables;
+            let tables = settings.data.schema()?.num_tables;
             ensure!(
                 rows.len() == tables,
                 "--table-rows gives {} tables, {} has {tables}",
@@ -289,7 +291,7 @@ fn distinct_rows(
     rows: Range<u64>,
     cap: usize,
 ) -> Result<(Vec<usize>, u64)> {
-    let tables = spec.schema().num_tables;
+    let tables = spec.schema()?.num_tables;
     let mut seen: Vec<HashSet<u32>> = vec![HashSet::new(); tables];
     let mut stream = BatchStream::spawn(spec, options, rows, 4096)?;
     let mut examples = 0;
@@ -374,7 +376,7 @@ pub struct TrainReport {
 pub fn train(settings: &TrainSettings, stop: &AtomicBool) -> Result<TrainReport> {
     let plan = plan(settings)?;
     let spec = ModelSpec {
-        num_dense: settings.data.schema().num_dense,
+        num_dense: settings.data.schema()?.num_dense,
         table_rows: plan.table_rows.clone(),
         dim: settings.dim,
         mlet_k: settings.mlet_k,
@@ -789,12 +791,24 @@ fn restore_best(reader: &mut CheckpointReader, model: &Dlrm) -> Result<Option<Be
     }))
 }
 
-/// Free metadata for an exported file: how it was trained and how it validated.
+/// The metadata key under which a model file holds the column schema of its training data
+/// (JSON), and the checkpoint setting that keeps a resumed run on the same schema.
+pub const SCHEMA_KEY: &str = "schema";
+
+/// Free metadata for an exported file: how it was trained and how it validated, and the column
+/// schema of `csv:`, `tsv:` and `parquet:` training data under [`SCHEMA_KEY`] (which `eval` and
+/// `score` read new files by).
 pub fn training_info(settings: &TrainSettings, report: &TrainReport) -> Vec<(String, String)> {
     let mut info: Vec<(String, String)> = settings
         .fingerprint()
         .into_iter()
-        .map(|(k, v)| (format!("train.{k}"), v))
+        .map(|(k, v)| {
+            if k == SCHEMA_KEY {
+                (k, v)
+            } else {
+                (format!("train.{k}"), v)
+            }
+        })
         .collect();
     info.push(("train.epochs".into(), settings.epochs.to_string()));
     info.push(("train.steps".into(), report.steps.to_string()));

@@ -128,3 +128,168 @@ fn a_malformed_line_is_reported_not_panicked() {
         "{err}"
     );
 }
+
+/// Writes `mlet synth` rows in `format` to [`temp`]`(name)`.
+fn synth(name: &str, format: &str) -> std::path::PathBuf {
+    let path = temp(name);
+    let args = ["synth", "--rows", "2000", "--seed", "5", "--format", format];
+    let (ok, _, err) = mlet(&[&args[..], &["--out", path.to_str().unwrap()]].concat());
+    assert!(ok, "{err}");
+    path
+}
+
+#[test]
+fn own_log_train_eval_score_inspect_by_column_names() {
+    let csv = synth("own.csv", "csv");
+    let tsv = synth("own.tsv", "tsv");
+    let parquet = synth("own.parquet", "parquet");
+    let model = temp("own.mlet");
+    let (ok, out, err) = mlet(&[
+        "train",
+        "--data",
+        &format!("csv:{}", csv.display()),
+        "--label",
+        "label",
+        "--dense",
+        "I*",
+        "--categorical",
+        "C*",
+        "--val-fraction",
+        "0.25",
+        "--dim",
+        "4",
+        "--bottom",
+        "16",
+        "--top",
+        "16",
+        "--batch",
+        "64",
+        "--lr",
+        "0.5",
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(last_json(&out)["rows"], 1500);
+
+    // The schema travels with the model, patterns expanded; eval reads every copy by it.
+    let (ok, out, err) = mlet(&["inspect", "--model", model.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    let stored = last_json(&out)["metadata"]["schema"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let schema: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(schema["label"], "label");
+    assert_eq!(schema["dense"].as_array().unwrap().len(), 13);
+    assert_eq!(schema["categorical"][25], "C26");
+    let eval = |spec: String| {
+        let (ok, out, err) = mlet(&[
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            &spec,
+            "--json",
+        ]);
+        assert!(ok, "{spec}: {err}");
+        last_json(&out)
+    };
+    let from_csv = eval(format!("csv:{}", csv.display()));
+    assert_eq!(from_csv["rows"], 2000);
+    assert_eq!(eval(format!("tsv:{}", tsv.display())), from_csv);
+    assert_eq!(eval(format!("parquet:{}", parquet.display())), from_csv);
+
+    // Scoring a copy without labels, columns reversed, padded with an id and an extra column,
+    // gives the same probabilities; --carry puts the id beside each.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut shuffled = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let mut fields: Vec<&str> = line.split(',').skip(1).collect();
+        fields.reverse();
+        let id = if i == 0 {
+            "id".to_string()
+        } else {
+            format!("\"r,{i}\"")
+        };
+        shuffled.push_str(&format!("{id},{},junk\n", fields.join(",")));
+    }
+    let shuffled = common::temp_file("shuffled.csv", shuffled);
+    let score = |spec: String, extra: &[&str]| {
+        let mut args = vec!["score", "--model", model.to_str().unwrap(), "--data", &spec];
+        args.extend(extra);
+        let (ok, out, err) = mlet(&args);
+        assert!(ok, "{spec}: {err}");
+        out
+    };
+    let plain = score(format!("csv:{}", csv.display()), &[]);
+    let carried = score(format!("csv:{}", shuffled.display()), &["--carry", "id"]);
+    let mut lines = carried.lines();
+    assert_eq!(lines.next(), Some("id,probability"));
+    let rows: Vec<(String, String)> = lines
+        .map(|l| {
+            let (id, p) = l.rsplit_once(',').unwrap();
+            (id.to_string(), p.to_string())
+        })
+        .collect();
+    assert_eq!(rows.len(), 2000);
+    assert_eq!(rows[0].0, "\"r,1\"", "RFC 4180 quoting of a carried value");
+    let probabilities: Vec<String> = rows.into_iter().map(|(_, p)| p).collect();
+    assert_eq!(probabilities, plain.lines().collect::<Vec<_>>());
+
+    // A file without one of the model's columns: an error naming it.
+    let cut = common::temp_file("cut.csv", "label,I1\n1,2\n");
+    let (ok, _, err) = mlet(&[
+        "score",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        &format!("csv:{}", cut.display()),
+    ]);
+    assert!(
+        !ok && err.contains("no column `I2`") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+#[test]
+fn schema_files_and_flags_are_checked() {
+    let csv = synth("flags.csv", "csv");
+    let data = format!("csv:{}", csv.display());
+    let schema = common::temp_file(
+        "schema.json",
+        r#"{"label": "label", "dense": ["I*"], "categorical": ["C1"], "weights": "w"}"#,
+    );
+    let cases: [(Vec<&str>, &str); 4] = [
+        (
+            vec!["--schema", schema.to_str().unwrap()],
+            "unknown key `weights`",
+        ),
+        (
+            vec!["--schema", schema.to_str().unwrap(), "--label", "label"],
+            "cannot be used with",
+        ),
+        (
+            vec![],
+            "needs a schema: --schema FILE or --label/--dense/--categorical",
+        ),
+        (
+            vec![
+                "--label",
+                "label",
+                "--dense",
+                "I1,nope",
+                "--categorical",
+                "C1",
+            ],
+            "no column `nope`",
+        ),
+    ];
+    for (flags, expected) in cases {
+        let (ok, _, err) = mlet(&[&["train", "--data", data.as_str()][..], &flags].concat());
+        assert!(!ok && err.contains(expected), "{flags:?}: {err}");
+    }
+    let (ok, _, err) = mlet(&["synth", "--rows", "5", "--format", "parquet", "--out", "-"]);
+    assert!(!ok && err.contains("Parquet output needs a file"), "{err}");
+}

@@ -40,6 +40,7 @@ fn batch(seed: u64, rows: usize) -> Batch {
             .collect(),
         labels: (0..rows).map(|_| (rng.next_u64() % 2) as f32).collect(),
         next_row: 0,
+        carried: Vec::new(),
     }
 }
 

@@ -1,12 +1,22 @@
 //! Reader edge cases: empty fields, short and long lines, bad hex, CRLF, header only, empty
-//! files, the unlabeled layout, and skipping malformed lines.
+//! files, the unlabeled layout, and skipping malformed lines; for csv:, tsv: and parquet: also
+//! quoting, byte order marks, column order, nulls of every type, every codec, part folders, and
+//! errors that name the file, the line or row group and row, the column and the value.
 
 mod common;
 
-use mlet_formats::ids::fnv1a32;
-use mlet_trainer::data::{Batch, BatchStream, DataSpec, ReadOptions, Vocab};
+use std::sync::Arc;
 
-use common::{temp, temp_file};
+use arrow_array::{
+    ArrayRef, BinaryArray, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, UInt8Array,
+};
+use arrow_schema::{DataType, Field, Schema};
+use mlet_formats::ids::fnv1a32;
+use mlet_trainer::data::{Batch, BatchStream, ColumnSchema, DataSpec, ReadOptions, Vocab};
+use parquet::basic::{BrotliLevel, Compression, GzipLevel, ZstdLevel};
+
+use common::{temp, temp_file, write_parquet};
 
 const TRAIN: ReadOptions = ReadOptions {
     skip_bad_lines: false,
@@ -20,6 +30,7 @@ fn read_all(spec: &DataSpec, options: ReadOptions) -> anyhow::Result<(Batch, u64
         all.dense.extend(b.dense);
         all.ids.extend(b.ids);
         all.labels.extend(b.labels);
+        all.carried.extend(b.carried);
     }
     Ok((all, stream.bad_lines()))
 }
@@ -263,4 +274,398 @@ fn synthetic_tsv_round_trips_through_the_criteo_reader() {
     .unwrap()
     .0;
     assert_eq!(from_file, direct);
+}
+
+/// `spec` (`csv:PATH` and the like) with the schema `json` attached.
+fn with_schema(spec: &str, json: &str) -> anyhow::Result<DataSpec> {
+    let schema = ColumnSchema::from_json(json).unwrap();
+    spec.parse::<DataSpec>().unwrap().with_schema(&schema, true)
+}
+
+const SCHEMA: &str = r#"{"label":"y","positive":["yes"],"dense":["n"],"categorical":["c","d"]}"#;
+
+#[test]
+fn csv_and_tsv_read_by_column_names() {
+    // Columns in another order, an extra column, a BOM, CRLF, quotes around a comma, a quote
+    // and a line break, and empty (missing) values.
+    let csv = "\u{feff}extra,c,n,\"y\",d\r\n\
+               x,\"a,b\",1.5,yes,\"say \"\"hi\"\"\"\r\n\
+               x,\"two\nlines\",,no,\r\n\
+               x,plain, -3 ,yes,d\r\n";
+    let path = temp_file("order.csv", csv);
+    let spec = with_schema(&format!("csv:{}", path.display()), SCHEMA).unwrap();
+    let (b, _) = read_all(&spec, TRAIN).unwrap();
+    assert_eq!(b.labels, vec![1.0, 0.0, 1.0]);
+    assert_eq!(b.dense, vec![1.5, 0.0, -3.0]);
+    assert_eq!(
+        b.ids,
+        vec![
+            fnv1a32(b"a,b"),
+            fnv1a32(b"say \"hi\""),
+            fnv1a32(b"two\nlines"),
+            fnv1a32(b""),
+            fnv1a32(b"plain"),
+            fnv1a32(b"d"),
+        ]
+    );
+    assert_eq!(spec.count_rows().unwrap(), 3);
+    // The same rows as TSV, columns in the schema's order, LF and no BOM.
+    let tsv = "y\tn\tc\td\nyes\t1.5\ta,b\t\"say \"\"hi\"\"\"\nno\t\t\"two\nlines\"\t\nyes\t-3\tplain\td\n";
+    let path = temp_file("order.tsv", tsv);
+    let spec = with_schema(&format!("tsv:{}", path.display()), SCHEMA).unwrap();
+    assert_eq!(read_all(&spec, TRAIN).unwrap().0, b);
+    // Header only: no rows.
+    let path = temp_file("header-only.csv", "y,n,c,d\n");
+    let spec = with_schema(&format!("csv:{}", path.display()), SCHEMA).unwrap();
+    assert_eq!(read_all(&spec, TRAIN).unwrap().0.len(), 0);
+    assert_eq!(spec.count_rows().unwrap(), 0);
+}
+
+#[test]
+fn delimited_errors_name_file_line_column_and_value() {
+    let header = "y,n,c,d";
+    let cases = [
+        (
+            "notnum",
+            "yes,1,a,b\nno,abc,a,b\n",
+            "line 3: column 2 (n): dense value `abc` is not a number",
+        ),
+        (
+            "nan",
+            "yes,nan,a,b\n",
+            "line 2: column 2 (n): dense value `nan` is not finite",
+        ),
+        (
+            "nolabel",
+            "yes,1,a,b\n,1,a,b\n",
+            "line 3: column 1 (y): the label is missing",
+        ),
+        (
+            "fields",
+            "yes,1,a\n",
+            "line 2: expected 4 fields like the header, found 3",
+        ),
+        // A record that spans lines is reported at the line where it starts.
+        (
+            "spans",
+            "yes,1,\"a\nb\",b\nyes,x,a,b\n",
+            "line 4: column 2 (n)",
+        ),
+    ];
+    for (name, rows, expected) in cases {
+        let path = temp_file(&format!("{name}.csv"), format!("{header}\n{rows}"));
+        let spec = with_schema(&format!("csv:{}", path.display()), SCHEMA).unwrap();
+        let message = error_of(&spec, TRAIN);
+        assert!(
+            message.contains(&path.display().to_string()),
+            "{name}: {message}"
+        );
+        assert!(
+            message.contains(expected),
+            "{name}: `{message}` lacks `{expected}`"
+        );
+    }
+    // Without `positive`, a label must be 0/1 or true/false.
+    let path = temp_file("label.csv", "y,n,c,d\ntrue,1,a,b\nmaybe,1,a,b\n");
+    let spec = with_schema(
+        &format!("csv:{}", path.display()),
+        r#"{"label":"y","dense":["n"],"categorical":["c"]}"#,
+    )
+    .unwrap();
+    let message = error_of(&spec, TRAIN);
+    assert!(
+        message.contains("line 3: column 1 (y): label `maybe` is neither 0/1 nor true/false"),
+        "{message}"
+    );
+    let skipping = ReadOptions {
+        skip_bad_lines: true,
+        require_labels: true,
+    };
+    assert_eq!(read_all(&spec, skipping).unwrap().1, 1);
+    // Columns: missing, named twice, a pattern that matches nothing; the file empty.
+    let spec_of = |content: &str, json: &str| {
+        let path = temp_file("header.csv", content);
+        let spec = format!("csv:{}", path.display());
+        format!("{:#}", with_schema(&spec, json).unwrap_err())
+    };
+    let missing = spec_of("y,n,c\n", SCHEMA);
+    assert!(
+        missing.contains("header.csv") && missing.contains("no column `d`"),
+        "{missing}"
+    );
+    let twice = spec_of("y,n,c,d,c\n", SCHEMA);
+    assert!(
+        twice.contains("column `c` appears more than once (columns 3 and 5)"),
+        "{twice}"
+    );
+    let pattern = spec_of(
+        "y,n,c\n",
+        r#"{"label":"y","dense":["q*"],"categorical":["c"]}"#,
+    );
+    assert!(
+        pattern.contains("pattern `q*` matches no column"),
+        "{pattern}"
+    );
+    let empty = spec_of("", SCHEMA);
+    assert!(empty.contains("line 1: the file is empty"), "{empty}");
+    // A spec without a schema says how to give one.
+    let bare: DataSpec = "csv:x.csv".parse().unwrap();
+    let message = format!("{:#}", bare.schema().unwrap_err());
+    assert!(
+        message
+            .contains("csv:x.csv needs a schema: --schema FILE or --label/--dense/--categorical"),
+        "{message}"
+    );
+}
+
+/// A table with every kind of column and a null in each: label (strings), dense Int32,
+/// Float64, Boolean and string columns, categorical string, Int64, Boolean, UInt8 and binary
+/// columns, and an extra column.
+fn typed_batch() -> RecordBatch {
+    let fields = vec![
+        Field::new("extra", DataType::Float64, true),
+        Field::new("y", DataType::Utf8, true),
+        Field::new("n_int", DataType::Int32, true),
+        Field::new("n_float", DataType::Float64, true),
+        Field::new("n_bool", DataType::Boolean, true),
+        Field::new("n_text", DataType::Utf8, true),
+        Field::new("c_text", DataType::Utf8, true),
+        Field::new("c_int", DataType::Int64, true),
+        Field::new("c_bool", DataType::Boolean, true),
+        Field::new("c_small", DataType::UInt8, true),
+        Field::new("c_bytes", DataType::Binary, true),
+    ];
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Float64Array::from(vec![Some(0.5), None, Some(2.0)])),
+        Arc::new(StringArray::from(vec![Some("1"), Some("0"), Some("true")])),
+        Arc::new(Int32Array::from(vec![Some(-4), None, Some(7)])),
+        Arc::new(Float64Array::from(vec![Some(0.1), Some(2.5), None])),
+        Arc::new(BooleanArray::from(vec![Some(true), None, Some(false)])),
+        Arc::new(StringArray::from(vec![Some("3.25"), None, Some(" 8 ")])),
+        Arc::new(StringArray::from(vec![Some("a"), None, Some("a")])),
+        Arc::new(Int64Array::from(vec![Some(-12), Some(0), None])),
+        Arc::new(BooleanArray::from(vec![None, Some(true), Some(false)])),
+        Arc::new(UInt8Array::from(vec![Some(255), None, Some(1)])),
+        Arc::new(BinaryArray::from(vec![
+            Some(&b"\xff\x00"[..]),
+            Some(b"b"),
+            None,
+        ])),
+    ];
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+}
+
+const TYPED: &str = r#"{"label":"y","dense":["n_*"],"categorical":["c_*"]}"#;
+
+/// The rows of [`typed_batch`] as a CSV file writes them (nulls empty).
+const TYPED_CSV: &str = "extra,y,n_int,n_float,n_bool,n_text,c_text,c_int,c_bool,c_small,c_bytes\n\
+                         0.5,1,-4,0.1,1,3.25,a,-12,,255,B\n\
+                         ,0,,2.5,,,,0,true,,b\n\
+                         2,true,7,,0, 8 ,a,,false,1,\n";
+
+#[test]
+fn parquet_reads_like_csv_with_nulls_types_dictionaries_and_every_codec() {
+    let csv = temp_file("typed.csv", TYPED_CSV);
+    let (from_csv, _) = read_all(
+        &with_schema(&format!("csv:{}", csv.display()), TYPED).unwrap(),
+        TRAIN,
+    )
+    .unwrap();
+    let codecs = [
+        Compression::UNCOMPRESSED,
+        Compression::SNAPPY,
+        Compression::ZSTD(ZstdLevel::default()),
+        Compression::GZIP(GzipLevel::default()),
+        Compression::BROTLI(BrotliLevel::default()),
+        Compression::LZ4_RAW,
+    ];
+    for (k, codec) in codecs.into_iter().enumerate() {
+        let path = temp(&format!("typed-{k}.parquet"));
+        write_parquet(&path, &typed_batch(), codec, 2);
+        let spec = with_schema(&format!("parquet:{}", path.display()), TYPED).unwrap();
+        assert_eq!(spec.count_rows().unwrap(), 3);
+        let (b, _) = read_all(&spec, TRAIN).unwrap();
+        assert_eq!(b.labels, vec![1.0, 0.0, 1.0], "{codec:?}");
+        assert_eq!(
+            b.dense,
+            vec![-4.0, 0.1, 1.0, 3.25, 0.0, 2.5, 0.0, 0.0, 7.0, 0.0, 0.0, 8.0]
+        );
+        let ids = |texts: [&[u8]; 5]| texts.map(fnv1a32).to_vec();
+        let expected = [
+            ids([b"a", b"-12", b"", b"255", b"\xff\x00"]),
+            ids([b"", b"0", b"true", b"", b"b"]),
+            ids([b"a", b"", b"false", b"1", b""]),
+        ]
+        .concat();
+        assert_eq!(b.ids, expected, "{codec:?}");
+        // The CSV copy differs only in the binary value it cannot hold.
+        let mut csv_ids = from_csv.ids.clone();
+        csv_ids[4] = fnv1a32(b"\xff\x00");
+        assert_eq!(
+            (&from_csv.labels, &from_csv.dense, &csv_ids),
+            (&b.labels, &b.dense, &b.ids)
+        );
+    }
+}
+
+#[test]
+fn parquet_errors_name_file_row_group_row_and_column() {
+    let batch = typed_batch();
+    let with_column = |name: &str, column: ArrayRef| {
+        let mut columns = batch.columns().to_vec();
+        let i = batch.schema().index_of(name).unwrap();
+        columns[i] = column;
+        let mut fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields[i] = Field::new(name, columns[i].data_type().clone(), true);
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    };
+    let cases = [
+        (
+            "null-label",
+            with_column(
+                "y",
+                Arc::new(StringArray::from(vec![Some("1"), Some("0"), None])),
+            ),
+            "row group 1, row 0: column 2 (y): the label is missing",
+        ),
+        (
+            "bad-label",
+            with_column(
+                "y",
+                Arc::new(StringArray::from(vec![Some("1"), Some("2"), Some("1")])),
+            ),
+            "row group 0, row 1: column 2 (y): label `2` is neither 0/1 nor true/false",
+        ),
+        (
+            "bad-dense",
+            with_column(
+                "n_text",
+                Arc::new(StringArray::from(vec![Some("1"), Some("1"), Some("x1")])),
+            ),
+            "row group 1, row 0: column 6 (n_text): dense value `x1` is not a number",
+        ),
+        (
+            "inf-dense",
+            with_column(
+                "n_float",
+                Arc::new(Float64Array::from(vec![
+                    Some(1.0),
+                    Some(f64::INFINITY),
+                    None,
+                ])),
+            ),
+            "row group 0, row 1: column 4 (n_float): dense value inf is not finite",
+        ),
+    ];
+    for (name, batch, expected) in cases {
+        let path = temp(&format!("{name}.parquet"));
+        write_parquet(&path, &batch, Compression::SNAPPY, 2);
+        let spec = with_schema(&format!("parquet:{}", path.display()), TYPED).unwrap();
+        let message = error_of(&spec, TRAIN);
+        assert!(
+            message.contains(&path.display().to_string()),
+            "{name}: {message}"
+        );
+        assert!(
+            message.contains(expected),
+            "{name}: `{message}` lacks `{expected}`"
+        );
+        let skipping = ReadOptions {
+            skip_bad_lines: true,
+            require_labels: true,
+        };
+        let (b, bad) = read_all(&spec, skipping).unwrap();
+        assert_eq!((b.len(), bad), (2, 1), "{name}");
+    }
+    // Refused up front: a float categorical column, a missing column.
+    let path = temp("float-cat.parquet");
+    write_parquet(&path, &batch, Compression::SNAPPY, 2);
+    let spec = format!("parquet:{}", path.display());
+    let float = with_schema(
+        &spec,
+        r#"{"label":"y","dense":["n_int"],"categorical":["extra"]}"#,
+    )
+    .unwrap();
+    let message = error_of(&float, TRAIN);
+    assert!(
+        message.contains("column 1 (extra) is a float column and cannot be categorical"),
+        "{message}"
+    );
+    let missing = format!(
+        "{:#}",
+        with_schema(
+            &spec,
+            r#"{"label":"y","dense":["zz"],"categorical":["c_int"]}"#
+        )
+        .unwrap_err()
+    );
+    assert!(missing.contains("no column `zz`"), "{missing}");
+    // Not Parquet, truncated, empty: errors naming the file.
+    let bytes = std::fs::read(&path).unwrap();
+    for (name, content) in [
+        ("text.parquet", b"label,x\n1,2\n".to_vec()),
+        ("cut.parquet", bytes[..bytes.len() / 2].to_vec()),
+        ("empty.parquet", Vec::new()),
+    ] {
+        let path = temp_file(name, content);
+        let message = format!(
+            "{:#}",
+            with_schema(&format!("parquet:{}", path.display()), TYPED).unwrap_err()
+        );
+        assert!(
+            message.contains(&path.display().to_string())
+                && message.contains("not a readable Parquet file"),
+            "{name}: {message}"
+        );
+    }
+    // Damaged pages (the footer intact): an error naming the file, from the footer's checks or
+    // from reading, never a panic.
+    let mut damaged = bytes.clone();
+    for b in &mut damaged[4..bytes.len() / 2] {
+        *b = 0xa5;
+    }
+    let path = temp_file("damaged.parquet", damaged);
+    let message = match with_schema(&format!("parquet:{}", path.display()), TYPED) {
+        Ok(spec) => error_of(&spec, TRAIN),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(message.contains("damaged.parquet"), "{message}");
+}
+
+#[test]
+fn parquet_folders_read_parts_in_order_and_ranges_skip_row_groups() {
+    let dir = temp("parts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let batch = typed_batch();
+    write_parquet(&dir.join("part-1.parquet"), &batch, Compression::SNAPPY, 1);
+    write_parquet(
+        &dir.join("part-0.parquet"),
+        &batch.slice(0, 2),
+        Compression::ZSTD(ZstdLevel::default()),
+        1,
+    );
+    std::fs::write(dir.join("_SUCCESS"), "").unwrap();
+    std::fs::write(dir.join(".part-0.parquet.crc"), "xx").unwrap();
+    let spec = with_schema(&format!("parquet:{}", dir.display()), TYPED).unwrap();
+    assert_eq!(spec.count_rows().unwrap(), 5);
+    let (all, _) = read_all(&spec, TRAIN).unwrap();
+    assert_eq!(all.labels, vec![1.0, 0.0, 1.0, 0.0, 1.0]);
+    // Every range reads exactly those rows, whether it starts inside a row group or not.
+    for start in 0..5u64 {
+        let mut stream = BatchStream::spawn(&spec, TRAIN, start..4, 2).unwrap();
+        let mut dense = Vec::new();
+        while let Some(b) = stream.next_batch().unwrap() {
+            dense.extend(b.dense);
+        }
+        assert_eq!(
+            dense,
+            all.dense[start.min(4) as usize * 4..16],
+            "from row {start}"
+        );
+    }
 }

@@ -123,3 +123,37 @@ fn resume_autograd_mlet_adagrad() {
 fn resume_autograd_plain_sgd() {
     check(0, OptimizerKind::Sgd, true);
 }
+
+#[test]
+fn resume_on_csv_data_continues_and_refuses_another_schema() {
+    use mlet_trainer::data::{write_synthetic, ColumnSchema, Vocab, WriteFormat};
+    let csv = std::env::temp_dir().join(format!("mlet-resume-{}.csv", std::process::id()));
+    write_synthetic(&csv, WriteFormat::Csv, 1200, 3, 4, Vocab::Default).unwrap();
+    let with = |json: &str, checkpoint: PathBuf| {
+        let schema = ColumnSchema::from_json(json).unwrap();
+        let data = format!("csv:{}", csv.display())
+            .parse::<DataSpec>()
+            .unwrap();
+        let mut s = settings(0, OptimizerKind::Sgd, false, checkpoint);
+        s.data = data.with_schema(&schema, true).unwrap();
+        s
+    };
+    let all = r#"{"label":"label","dense":["I*"],"categorical":["C*"]}"#;
+    let path = std::env::temp_dir().join(format!("mlet-resume-csv-{}.ckpt", std::process::id()));
+    let mut s = with(all, path.clone());
+    s.checkpoint_every = Some(17);
+    let whole = train(&s, &AtomicBool::new(false)).unwrap();
+    let mut resumed = with(all, path.with_extension("after"));
+    resumed.resume = Some(path.clone());
+    let resumed = train(&resumed, &AtomicBool::new(false)).unwrap();
+    assert_eq!(weights(&whole), weights(&resumed));
+    let mut other = with(
+        r#"{"label":"label","dense":["I*"],"categorical":["C1","C2"]}"#,
+        path.with_extension("other"),
+    );
+    other.resume = Some(path);
+    let e = train(&other, &AtomicBool::new(false))
+        .err()
+        .expect("another schema must be refused");
+    assert!(format!("{e:#}").contains("setting `schema`"), "{e:#}");
+}

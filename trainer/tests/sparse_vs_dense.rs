@@ -32,6 +32,7 @@ fn batch(seed: u64) -> Batch {
         ids: (0..rows * 3).map(|_| (rng.next_u64() % 9) as u32).collect(),
         labels: (0..rows).map(|_| (rng.next_u64() % 2) as f32).collect(),
         next_row: 0,
+        carried: Vec::new(),
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mlet_formats::EmbeddingDtype;
-use mlet_trainer::data::{DataSpec, DEFAULT_SYNTHETIC_RANK};
+use mlet_trainer::data::{ColumnSchema, DataSpec, WriteFormat, DEFAULT_SYNTHETIC_RANK};
 use mlet_trainer::export::Int8Scale;
 use mlet_trainer::optim::OptimizerKind;
 
@@ -17,7 +17,9 @@ Examples:
   mlet train --data criteo:rows.tsv --val-fraction 0.2 --dim 4 --mlet-k 64 --dtype int8 --out m.mlet
   mlet eval --model m.mlet --data criteo:rows.tsv
   mlet score --model m.mlet --data criteo:rows.tsv --out scores.txt
-  mlet inspect --model m.mlet";
+  mlet inspect --model m.mlet
+  mlet train --data csv:log.csv --label clicked --dense 'n_*' --categorical site,ad --out m.mlet
+  mlet score --model m.mlet --data parquet:new/ --carry request_id --out scores.csv";
 
 /// Train wide, ship narrow: DLRM click models with MLET embeddings.
 #[derive(Parser)]
@@ -41,7 +43,7 @@ pub enum Command {
     Score(ScoreArgs),
     /// Show a model file's configuration, metadata, tensors and bytes.
     Inspect(InspectArgs),
-    /// Write synthetic rows as a Criteo TSV file.
+    /// Write synthetic rows as a Criteo TSV, CSV, TSV or Parquet file.
     Synth(SynthArgs),
     /// Train plain d=16, plain d=4 and MLET d=4 (k=64) on built-in synthetic data, export int8,
     /// re-score each file with the runtime and print a table.
@@ -49,12 +51,12 @@ pub enum Command {
     /// Validation AUC against model bytes: train plain and MLET models over a grid of d and k,
     /// export each as f32, f16, int8 per-row and int8 per-table, score every file with the
     /// runtime, write a CSV and an SVG plot with the Pareto front, print the headline.
-    FootprintBench(FootprintArgs),
+    FootprintBench(Box<FootprintArgs>),
     /// The smallest model within a given AUC loss of the best on your data: a fair search over
     /// plain and MLET tables, fewer rows per table and lower-precision exports, each model at its
     /// own learning rate, candidates over several seeds; prints the answer, the command that
     /// makes it, and a Pareto plot.
-    Shrink(ShrinkArgs),
+    Shrink(Box<ShrinkArgs>),
 }
 
 /// How the embedding tables are stored in an exported file.
@@ -93,7 +95,8 @@ pub struct EvalArgs {
     /// The model file.
     #[arg(long)]
     pub model: PathBuf,
-    /// Data spec: criteo:PATH, avazu:PATH or synthetic:N[:SEED[:RANK]].
+    /// Data spec: criteo:PATH, avazu:PATH, csv:PATH, tsv:PATH, parquet:PATH or
+    /// synthetic:N[:SEED[:RANK]] (csv/tsv/parquet columns by the model's stored schema).
     #[arg(long)]
     pub data: DataSpec,
     /// Skip and count malformed lines instead of stopping.
@@ -110,12 +113,16 @@ pub struct ScoreArgs {
     /// The model file.
     #[arg(long)]
     pub model: PathBuf,
-    /// Data spec.
+    /// Data spec (csv/tsv/parquet columns by the model's stored schema; no label needed).
     #[arg(long)]
     pub data: DataSpec,
     /// Write the probabilities to this file (`-`: standard output, the default).
     #[arg(long, default_value = "-")]
     pub out: PathBuf,
+    /// Columns of csv/tsv/parquet data to copy to the output beside each probability (e.g. a
+    /// request id): the output becomes CSV with a header `COL,...,probability`.
+    #[arg(long, value_delimiter = ',')]
+    pub carry: Vec<String>,
     /// Skip and count malformed lines instead of stopping.
     #[arg(long)]
     pub skip_bad_lines: bool,
@@ -151,9 +158,84 @@ pub struct SynthArgs {
     /// With --vocab criteo: a factor on every cardinality, in (0, 1].
     #[arg(long, default_value_t = 1.0, value_parser = unit_scale)]
     pub vocab_scale: f64,
-    /// Output file (`-`: standard output).
+    /// Output file (`-`: standard output, except for parquet).
     #[arg(long)]
     pub out: PathBuf,
+    /// Layout: criteo (TSV without a header), csv or tsv (a header label,I1..I13,C1..C26), or
+    /// parquet; the same rows in each.
+    #[arg(long, value_enum, default_value_t = SynthFormat::Criteo)]
+    pub format: SynthFormat,
+}
+
+/// `mlet synth --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SynthFormat {
+    /// Criteo Kaggle TSV: no header, label, 13 integers, 26 8-hex-digit ids.
+    Criteo,
+    /// CSV with a header.
+    Csv,
+    /// TSV with a header.
+    Tsv,
+    /// Parquet (label INT32, I* INT64, C* dictionary-encoded strings, snappy).
+    Parquet,
+}
+
+impl From<SynthFormat> for WriteFormat {
+    fn from(format: SynthFormat) -> WriteFormat {
+        match format {
+            SynthFormat::Criteo => WriteFormat::Criteo,
+            SynthFormat::Csv => WriteFormat::Csv,
+            SynthFormat::Tsv => WriteFormat::Tsv,
+            SynthFormat::Parquet => WriteFormat::Parquet,
+        }
+    }
+}
+
+/// The column schema of csv:, tsv: and parquet: data, from a JSON file or from flags.
+#[derive(Args, Clone, Debug, Default)]
+pub struct SchemaArgs {
+    /// Schema of csv/tsv/parquet data, a JSON file: {"label": COL, "positive": [TEXT, ...],
+    /// "dense": [COL, ...], "categorical": [COL, ...]} ("positive" optional; `PREFIX*` selects
+    /// columns by prefix).
+    #[arg(long, conflicts_with_all = ["label", "positive", "dense", "categorical"])]
+    pub schema: Option<PathBuf>,
+    /// Label column of csv/tsv/parquet data: 0/1 or true/false, or text with --positive.
+    #[arg(long, requires_all = ["dense", "categorical"])]
+    pub label: Option<String>,
+    /// Label values that mean 1 (comma-separated); any other value means 0.
+    #[arg(long, value_delimiter = ',', requires = "label")]
+    pub positive: Vec<String>,
+    /// Dense columns, comma-separated (`PREFIX*`: every column starting with PREFIX).
+    #[arg(long, value_delimiter = ',', requires = "label")]
+    pub dense: Vec<String>,
+    /// Categorical columns, one embedding table each, comma-separated (`PREFIX*` too).
+    #[arg(long, value_delimiter = ',', requires = "label")]
+    pub categorical: Vec<String>,
+}
+
+impl SchemaArgs {
+    /// The schema given, if any.
+    pub fn schema(&self) -> anyhow::Result<Option<ColumnSchema>> {
+        use anyhow::Context;
+        if let Some(path) = &self.schema {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the schema {}", path.display()))?;
+            let schema = ColumnSchema::from_json(&text)
+                .with_context(|| format!("schema {}", path.display()))?;
+            return Ok(Some(schema));
+        }
+        let Some(label) = &self.label else {
+            return Ok(None);
+        };
+        let schema = ColumnSchema {
+            label: label.clone(),
+            positive: self.positive.clone(),
+            dense: self.dense.clone(),
+            categorical: self.categorical.clone(),
+        };
+        schema.check()?;
+        Ok(Some(schema))
+    }
 }
 
 /// Vocabularies of `mlet synth`'s categorical columns.
@@ -180,6 +262,9 @@ pub struct FootprintArgs {
     /// Validation data (needs --data).
     #[arg(long, requires = "data")]
     pub val: Option<DataSpec>,
+    /// The columns of csv/tsv/parquet --data and --val.
+    #[command(flatten)]
+    pub columns: SchemaArgs,
     /// Plain widths d, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [2, 4, 8, 16, 32], value_parser = width)]
     pub plain_dims: Vec<usize>,
@@ -213,6 +298,9 @@ pub struct ShrinkArgs {
     /// Validation and test data (first half validation, second half test), with --data.
     #[arg(long, requires = "data")]
     pub val: Option<DataSpec>,
+    /// The columns of csv/tsv/parquet data.
+    #[command(flatten)]
+    pub columns: SchemaArgs,
     /// The AUC the smallest model may lose against the best.
     #[arg(long, default_value_t = 0.001, value_parser = auc_loss)]
     pub max_auc_loss: f64,
@@ -263,7 +351,9 @@ pub struct ShrinkArgs {
 /// `train`.
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Training data: criteo:PATH, avazu:PATH or synthetic:N[:SEED[:RANK]].
+    /// Training data: criteo:PATH, avazu:PATH, csv:PATH, tsv:PATH, parquet:PATH (a file or a
+    /// folder of parts; csv/tsv/parquet need --schema or --label/--dense/--categorical) or
+    /// synthetic:N[:SEED[:RANK]].
     #[arg(long)]
     pub data: DataSpec,
     /// Validation data (a separate source).
@@ -272,6 +362,9 @@ pub struct TrainArgs {
     /// Validate on this last fraction of the training data's rows (time order kept).
     #[arg(long, value_parser = fraction)]
     pub val_fraction: Option<f64>,
+    /// The columns of csv/tsv/parquet --data and --val.
+    #[command(flatten)]
+    pub columns: SchemaArgs,
     /// Embedding width d.
     #[arg(long, default_value_t = 16, value_parser = width)]
     pub dim: usize,

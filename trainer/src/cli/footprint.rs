@@ -16,8 +16,9 @@ pub fn run(args: FootprintArgs) -> Result<ExitCode> {
         FootprintSettings::full(args.out)
     };
     if let (Some(data), Some(val)) = (args.data, args.val) {
+        let (data, val) = super::with_columns(&args.columns, data, Some(val))?;
         settings.train = data;
-        settings.val = val;
+        settings.val = val.unwrap_or_else(|| settings.val.clone());
     }
     settings.plain_dims = args.plain_dims;
     settings.mlet_dims = args.mlet_dims;

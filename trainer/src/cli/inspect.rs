@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
 use mlet_formats::{ModelFile, Tensor};
-use mlet_trainer::export::FileSizes;
+use mlet_trainer::export::{metadata_text, FileSizes};
 use serde_json::json;
 
 use super::args::InspectArgs;
@@ -55,10 +55,10 @@ fn tensors<'a>(file: &ModelFile<'a>) -> Vec<(String, Tensor<'a>, Vec<usize>)> {
     tensors
 }
 
-/// The metadata, sorted by key.
-fn metadata<'a>(file: &ModelFile<'a>) -> Vec<(&'a str, &'a str)> {
+/// The metadata as text, sorted by key.
+fn metadata<'a>(file: &ModelFile<'a>) -> Vec<(&'a str, String)> {
     let mut metadata = Vec::new();
-    file.each_metadata(|k, v| metadata.push((k, v)));
+    file.each_metadata(|k, v| metadata.push((k, metadata_text(v))));
     metadata.sort_unstable();
     metadata
 }

@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use mlet_trainer::data::DataSpec;
 use mlet_trainer::output::is_broken_pipe;
 
 use args::{Cli, Command};
@@ -58,8 +59,8 @@ fn run(command: Command) -> Result<ExitCode> {
             mlet_trainer::demo::run(&mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::FootprintBench(args) => footprint::run(args),
-        Command::Shrink(args) => shrink::run(args),
+        Command::FootprintBench(args) => footprint::run(*args),
+        Command::Shrink(args) => shrink::run(*args),
     }
 }
 
@@ -78,6 +79,22 @@ fn stop_on_ctrl_c(message: &'static str) -> Result<Arc<AtomicBool>> {
     })
     .context("cannot install the Ctrl-C handler")?;
     Ok(stop)
+}
+
+/// `data` and `val` with the schema of `columns` attached, if one was given: its patterns
+/// resolved against `data`'s columns, and the same resolved names required of `val`.
+fn with_columns(
+    columns: &args::SchemaArgs,
+    data: DataSpec,
+    val: Option<DataSpec>,
+) -> Result<(DataSpec, Option<DataSpec>)> {
+    let Some(schema) = columns.schema()? else {
+        return Ok((data, val));
+    };
+    let data = data.with_schema(&schema, true)?;
+    let resolved = data.column_schema().cloned().unwrap_or(schema);
+    let val = val.map(|v| v.with_schema(&resolved, true)).transpose()?;
+    Ok((data, val))
 }
 
 /// Reads a model file whole.

@@ -1,11 +1,12 @@
-//! `mlet score`: one probability per input row, in input order, to a file or standard output.
+//! `mlet score`: one probability per input row, in input order, to a file or standard output;
+//! with `--carry`, CSV with the carried columns' values beside each probability.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use mlet_trainer::data::ReadOptions;
 use mlet_trainer::output::{check_file_output, is_stdout, write_streamed};
-use mlet_trainer::score::score_file;
+use mlet_trainer::score::score_batches;
 
 use super::args::ScoreArgs;
 
@@ -20,13 +21,37 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         skip_bad_lines: args.skip_bad_lines,
         require_labels: false,
     };
-    let (p, _) = score_file(&bytes, &args.data, 0..u64::MAX, options)
-        .with_context(|| format!("model {}", args.model.display()))?;
+    let data = if args.carry.is_empty() {
+        args.data.clone()
+    } else {
+        args.data.clone().with_carry(args.carry.clone())?
+    };
     write_streamed(&out, |w| {
-        for v in &p {
-            writeln!(w, "{v}")?;
+        if args.carry.is_empty() {
+            return score_batches(&bytes, &data, 0..u64::MAX, options, |_, p| {
+                for v in p {
+                    writeln!(w, "{v}")?;
+                }
+                Ok(())
+            });
         }
+        let mut csv = csv::Writer::from_writer(w);
+        let mut header = args.carry.clone();
+        header.push("probability".into());
+        csv.write_record(&header)?;
+        let columns = args.carry.len();
+        score_batches(&bytes, &data, 0..u64::MAX, options, |batch, p| {
+            for (values, v) in batch.carried.chunks(columns).zip(p) {
+                for value in values {
+                    csv.write_field(value)?;
+                }
+                csv.write_record([v.to_string()])?;
+            }
+            Ok(())
+        })?;
+        csv.flush()?;
         Ok(())
-    })?;
+    })
+    .with_context(|| format!("model {}", args.model.display()))?;
     Ok(ExitCode::SUCCESS)
 }

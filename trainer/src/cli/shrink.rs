@@ -16,7 +16,14 @@ pub fn run(args: ShrinkArgs) -> Result<ExitCode> {
     } else {
         ShrinkSettings::full(args.out.clone())
     };
-    match (&args.data, &args.val) {
+    let (data, val) = match args.data.clone() {
+        Some(data) => {
+            let (data, val) = super::with_columns(&args.columns, data, args.val.clone())?;
+            (Some(data), val)
+        }
+        None => (None, None),
+    };
+    match (&data, &val) {
         (Some(data), Some(val)) => {
             let rows = val.count_rows()?;
             s.train = Split {

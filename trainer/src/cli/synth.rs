@@ -1,10 +1,11 @@
-//! `mlet synth`: synthetic Criteo-shaped rows from the built-in hidden model, as a TSV file.
+//! `mlet synth`: synthetic Criteo-shaped rows from the built-in hidden model, as a Criteo TSV,
+//! CSV, TSV or Parquet file.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use mlet_trainer::data::{write_criteo_tsv, Vocab};
+use mlet_trainer::data::{write_synthetic, Vocab};
 use mlet_trainer::output::{check_file_output, is_stdout};
 
 use super::args::{SynthArgs, VocabKind};
@@ -21,7 +22,14 @@ pub fn run(args: SynthArgs) -> Result<ExitCode> {
             scale: args.vocab_scale,
         },
     };
-    write_criteo_tsv(&out, args.rows, args.seed, args.rank.into(), vocab)?;
+    write_synthetic(
+        &out,
+        args.format.into(),
+        args.rows,
+        args.seed,
+        args.rank.into(),
+        vocab,
+    )?;
     if !is_stdout(&out) {
         let _ = writeln!(
             std::io::stderr(),

@@ -15,19 +15,20 @@ use super::args::{DeviceKind, TrainArgs};
 use super::print::{metrics_line, sizes_json};
 
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
+    let (data, val) = super::with_columns(&args.columns, args.data.clone(), args.val.clone())?;
     // Every output is checked before the first step, not after hours of training.
     let out = match &args.out {
         Some(path) => Some(check_file_output(path, "--out")?),
         None => None,
     };
     if args.checkpoint.is_some() || args.checkpoint_every.is_some() {
-        let mut probe = TrainSettings::new(args.data.clone());
+        let mut probe = TrainSettings::new(data.clone());
         probe.checkpoint = args.checkpoint.clone();
         check_file_output(&probe.checkpoint_path(), "--checkpoint")?;
     }
-    let mut settings = TrainSettings::new(args.data.clone());
-    settings.validation = match (&args.val, args.val_fraction) {
-        (Some(spec), _) => Validation::Data(spec.clone()),
+    let mut settings = TrainSettings::new(data);
+    settings.validation = match (val, args.val_fraction) {
+        (Some(spec), _) => Validation::Data(spec),
         (None, Some(f)) => Validation::Fraction(f),
         (None, None) => Validation::None,
     };

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use mlet_formats::ids::fnv1a32;
 
 use super::lines::{LineFormat, LineSource, Lines};
-use super::{parse_label, shown, BadLine, Batch, FieldError, ReadOptions};
+use super::{parse_label, shown, BadLine, Batch, FieldError, Place, ReadOptions};
 
 /// The categorical columns, in table order.
 pub const CATEGORICAL: [&str; 21] = [
@@ -49,7 +49,7 @@ pub(crate) fn open(path: &Path, options: ReadOptions) -> Result<LineSource<Avazu
     let mut lines = Lines::open(path)?;
     let bad = |problem: String| BadLine {
         file: path.to_path_buf(),
-        line: 1,
+        place: Place::Line(1),
         column: None,
         problem,
     };

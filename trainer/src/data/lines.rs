@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{BadLine, Batch, FieldError, Source};
+use super::{BadLine, Batch, FieldError, Place, Source};
 
 /// Reads a file one line at a time, without the line ending, counting lines from 1.
 pub struct Lines {
@@ -127,7 +127,7 @@ impl<F: LineFormat> Source for LineSource<F> {
                 Err(e) => {
                     return Err(BadLine {
                         file: self.lines.path().to_path_buf(),
-                        line: self.lines.line_no(),
+                        place: Place::Line(self.lines.line_no()),
                         column: e.field.map(|i| (i + 1, self.format.column_name(i))),
                         problem: e.problem,
                     }

@@ -1,6 +1,10 @@
 //! Training data: the data specs of the command line, streaming readers, and the reader thread
 //! that parses batches while the model computes.
 //!
+//! `criteo:`, `avazu:` and `synthetic:` sources have fixed columns; `csv:`, `tsv:` and
+//! `parquet:` files are a user's own log, read by the column names of a [`ColumnSchema`]
+//! attached to the spec ([`DataSpec::with_schema`]).
+//!
 //! Every reader yields rows of raw values: `num_dense` dense values as read (the model applies
 //! its own `log1p`), one raw u32 id per table (the model maps it to a row by `raw mod n_t`), and
 //! a 0/1 label (NaN for unlabeled rows, which only scoring accepts). Rows are numbered from 0 in
@@ -9,7 +13,10 @@
 
 mod avazu;
 mod criteo;
+mod delimited;
 mod lines;
+mod parquet_file;
+mod schema;
 mod synthetic;
 
 use std::fmt;
@@ -21,7 +28,10 @@ use std::thread;
 
 use anyhow::{bail, Context, Result};
 
-pub use synthetic::{write_criteo_tsv, Vocab, World, CRITEO_CARDINALITIES};
+pub use schema::ColumnSchema;
+pub use synthetic::{
+    write_criteo_tsv, write_synthetic, Vocab, World, WriteFormat, CRITEO_CARDINALITIES,
+};
 
 /// How many dense values and tables a data source has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +53,9 @@ pub struct Batch {
     pub labels: Vec<f32>,
     /// The row number that follows this batch's last row in its source.
     pub next_row: u64,
+    /// Values of the carried columns ([`ColumnFile::carry`]) as text, row-major; empty for other
+    /// sources.
+    pub carried: Vec<Vec<u8>>,
 }
 
 impl Batch {
@@ -76,6 +89,66 @@ pub enum DataSpec {
         /// The categorical columns' vocabularies.
         vocab: Vocab,
     },
+    /// `csv:PATH`, `tsv:PATH` or `parquet:PATH`: a user's own log, read by column names.
+    Columns(ColumnFile),
+}
+
+/// A CSV, TSV or Parquet file (or folder of Parquet parts) read by column names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnFile {
+    /// How the file is written.
+    pub format: ColumnFormat,
+    /// The file, or for Parquet also a folder of part files.
+    pub path: PathBuf,
+    /// The columns that feed the model, resolved against the file; `None` until attached.
+    pub schema: Option<ColumnSchema>,
+    /// Columns whose values are passed through to [`Batch::carried`] (`score --carry`).
+    pub carry: Vec<String>,
+}
+
+/// The file formats read by column names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnFormat {
+    /// Comma-separated, RFC 4180 quoting, a header line.
+    Csv,
+    /// Tab-separated, the same quoting, a header line.
+    Tsv,
+    /// Apache Parquet.
+    Parquet,
+}
+
+impl ColumnFormat {
+    /// The spec's prefix: `csv`, `tsv` or `parquet`.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            ColumnFormat::Csv => "csv",
+            ColumnFormat::Tsv => "tsv",
+            ColumnFormat::Parquet => "parquet",
+        }
+    }
+}
+
+impl ColumnFile {
+    /// The names of the file's columns, in order (a CSV header; the first Parquet part's
+    /// top-level fields).
+    pub fn header(&self) -> Result<Vec<String>> {
+        match self.format {
+            ColumnFormat::Csv => delimited::header(&self.path, b','),
+            ColumnFormat::Tsv => delimited::header(&self.path, b'\t'),
+            ColumnFormat::Parquet => parquet_file::header(&self.path),
+        }
+    }
+
+    /// The attached schema, or an error saying how to give one.
+    fn schema(&self) -> Result<&ColumnSchema> {
+        self.schema.as_ref().with_context(|| {
+            format!(
+                "{}:{} needs a schema: --schema FILE or --label/--dense/--categorical",
+                self.format.prefix(),
+                self.path.display()
+            )
+        })
+    }
 }
 
 /// Default rank of the synthetic ground truth's latent vectors.
@@ -85,14 +158,23 @@ impl FromStr for DataSpec {
     type Err = anyhow::Error;
 
     fn from_str(s: &str) -> Result<DataSpec> {
-        let (kind, rest) = s.split_once(':').with_context(|| {
-            format!(
-                "data spec `{s}`: expected criteo:PATH, avazu:PATH or synthetic:N[:SEED[:RANK]]"
-            )
-        })?;
+        let (kind, rest) = s
+            .split_once(':')
+            .with_context(|| format!("data spec `{s}`: expected {SPEC_FORMS}"))?;
+        let columns = |format| {
+            Ok(DataSpec::Columns(ColumnFile {
+                format,
+                path: rest.into(),
+                schema: None,
+                carry: Vec::new(),
+            }))
+        };
         match kind {
             "criteo" if !rest.is_empty() => Ok(DataSpec::Criteo(rest.into())),
             "avazu" if !rest.is_empty() => Ok(DataSpec::Avazu(rest.into())),
+            "csv" if !rest.is_empty() => columns(ColumnFormat::Csv),
+            "tsv" if !rest.is_empty() => columns(ColumnFormat::Tsv),
+            "parquet" if !rest.is_empty() => columns(ColumnFormat::Parquet),
             "synthetic" => {
                 let usage = "expected synthetic:N[:SEED[:RANK[:criteo[:SCALE]]]]";
                 let parts: Vec<&str> = rest.split(':').collect();
@@ -133,12 +215,14 @@ impl FromStr for DataSpec {
                     vocab,
                 })
             }
-            _ => bail!(
-                "data spec `{s}`: expected criteo:PATH, avazu:PATH or synthetic:N[:SEED[:RANK]]"
-            ),
+            _ => bail!("data spec `{s}`: expected {SPEC_FORMS}"),
         }
     }
 }
+
+/// The forms of a data spec, for error messages.
+const SPEC_FORMS: &str =
+    "criteo:PATH, avazu:PATH, csv:PATH, tsv:PATH, parquet:PATH or synthetic:N[:SEED[:RANK]]";
 
 impl fmt::Display for DataSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -158,14 +242,16 @@ impl fmt::Display for DataSpec {
                     Vocab::Criteo { scale } => write!(f, ":criteo:{scale}"),
                 }
             }
+            DataSpec::Columns(c) => write!(f, "{}:{}", c.format.prefix(), c.path.display()),
         }
     }
 }
 
 impl DataSpec {
-    /// The schema every row of this source has.
-    pub fn schema(&self) -> Schema {
-        match self {
+    /// The shape every row of this source has (for `csv:`, `tsv:` and `parquet:`, once a
+    /// schema is attached).
+    pub fn schema(&self) -> Result<Schema> {
+        Ok(match self {
             DataSpec::Criteo(_) | DataSpec::Synthetic { .. } => Schema {
                 num_dense: 13,
                 num_tables: 26,
@@ -174,16 +260,61 @@ impl DataSpec {
                 num_dense: 1,
                 num_tables: avazu::CATEGORICAL.len(),
             },
+            DataSpec::Columns(c) => c.schema()?.shape(),
+        })
+    }
+
+    /// The attached column schema of a `csv:`, `tsv:` or `parquet:` spec.
+    pub fn column_schema(&self) -> Option<&ColumnSchema> {
+        match self {
+            DataSpec::Columns(c) => c.schema.as_ref(),
+            _ => None,
         }
     }
 
-    /// Number of rows (data lines; a header is not a row). Reads through a file once, without
-    /// parsing it.
+    /// True for a `csv:`, `tsv:` or `parquet:` spec that has no schema yet.
+    pub fn needs_schema(&self) -> bool {
+        matches!(self, DataSpec::Columns(ColumnFile { schema: None, .. }))
+    }
+
+    /// This `csv:`, `tsv:` or `parquet:` spec with `schema` attached: its patterns resolved
+    /// against the file's columns, which must hold every named column (the label only
+    /// `with_label`). Other specs have fixed columns and take no schema.
+    pub fn with_schema(self, schema: &ColumnSchema, with_label: bool) -> Result<DataSpec> {
+        let DataSpec::Columns(mut file) = self else {
+            bail!("{self} has fixed columns; a schema (--schema, --label, ...) is for csv:, tsv: and parquet: data");
+        };
+        let header = file.header()?;
+        let resolved = schema
+            .resolve(&header, with_label)
+            .with_context(|| format!("{}:{}", file.format.prefix(), file.path.display()))?;
+        file.schema = Some(resolved);
+        Ok(DataSpec::Columns(file))
+    }
+
+    /// This `csv:`, `tsv:` or `parquet:` spec, also passing the values of `columns` through to
+    /// [`Batch::carried`].
+    pub fn with_carry(self, columns: Vec<String>) -> Result<DataSpec> {
+        let DataSpec::Columns(mut file) = self else {
+            bail!("{self}: carrying columns through (--carry) needs csv:, tsv: or parquet: data");
+        };
+        file.carry = columns;
+        Ok(DataSpec::Columns(file))
+    }
+
+    /// Number of rows (a header is not a row). Reads through a text file once without parsing
+    /// its values (CSV and TSV records, since a quoted field may span lines), and only the
+    /// footers of Parquet files.
     pub fn count_rows(&self) -> Result<u64> {
         match self {
             DataSpec::Criteo(path) => lines::count_lines(path),
             DataSpec::Avazu(path) => Ok(lines::count_lines(path)?.saturating_sub(1)),
             DataSpec::Synthetic { rows, .. } => Ok(*rows),
+            DataSpec::Columns(c) => match c.format {
+                ColumnFormat::Csv => delimited::count_rows(&c.path, b','),
+                ColumnFormat::Tsv => delimited::count_rows(&c.path, b'\t'),
+                ColumnFormat::Parquet => parquet_file::count_rows(&c.path),
+            },
         }
     }
 
@@ -198,6 +329,14 @@ impl DataSpec {
                 rank,
                 vocab,
             } => Box::new(synthetic::SyntheticSource::new(*rows, *seed, *rank, *vocab)),
+            DataSpec::Columns(c) => {
+                let schema = c.schema()?;
+                match c.format {
+                    ColumnFormat::Csv => Box::new(delimited::open(c, schema, b',', options)?),
+                    ColumnFormat::Tsv => Box::new(delimited::open(c, schema, b'\t', options)?),
+                    ColumnFormat::Parquet => Box::new(parquet_file::open(c, schema, options)?),
+                }
+            }
         })
     }
 }
@@ -211,22 +350,42 @@ pub struct ReadOptions {
     pub require_labels: bool,
 }
 
-/// A malformed line: which file, which line, which column, what was wrong.
+/// A malformed line or row: which file, where in it, which column, what was wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BadLine {
     /// The file.
     pub file: PathBuf,
-    /// Line number, from 1 (a header is line 1).
-    pub line: u64,
+    /// Where in the file.
+    pub place: Place,
     /// The column, 1-based, with its name; `None` when the line as a whole is wrong.
     pub column: Option<(usize, String)>,
     /// What was wrong.
     pub problem: String,
 }
 
+/// Where a malformed row is in its file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// A text file's line, from 1 (a header is line 1); for a CSV record that spans lines, the
+    /// line where it starts.
+    Line(u64),
+    /// A Parquet row: row group and row within it, both from 0 (as Parquet tools count them).
+    Row {
+        /// Row group.
+        group: usize,
+        /// Row within the row group.
+        row: u64,
+    },
+}
+
 impl fmt::Display for BadLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: line {}: ", self.file.display(), self.line)?;
+        match self.place {
+            Place::Line(line) => write!(f, "{}: line {line}: ", self.file.display())?,
+            Place::Row { group, row } => {
+                write!(f, "{}: row group {group}, row {row}: ", self.file.display())?
+            }
+        }
         if let Some((index, name)) = &self.column {
             write!(f, "column {index} ({name}): ")?;
         }

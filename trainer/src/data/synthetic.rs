@@ -26,12 +26,20 @@
 //! seed picks the rows, and row i depends only on (seed, i), so that any range of rows can be read
 //! directly.
 
+use std::fs::File;
+use std::io::BufWriter;
 use std::path::Path;
+use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{ensure, Result};
+use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
 
 use super::{Batch, Source};
-use crate::output::write_streamed;
+use crate::output::{write_file, write_streamed};
 use crate::rng::{hash, mix64, Rng};
 
 /// Dense values per row.
@@ -308,23 +316,127 @@ pub fn write_criteo_tsv(
     rank: usize,
     vocab: Vocab,
 ) -> Result<()> {
+    write_synthetic(path, WriteFormat::Criteo, rows, seed, rank, vocab)
+}
+
+/// How [`write_synthetic`] writes rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteFormat {
+    /// Criteo TSV: no header, label, 13 integers, 26 8-hex-digit ids.
+    Criteo,
+    /// The same values as CSV with a header `label,I1..I13,C1..C26`.
+    Csv,
+    /// The same as TSV with that header.
+    Tsv,
+    /// Parquet: `label` INT32, `I1..I13` INT64, `C1..C26` the 8-hex-digit strings,
+    /// dictionary-encoded, snappy-compressed (a file only, not standard output).
+    Parquet,
+}
+
+/// Writes rows `0..rows` of stream `seed` of the world of rank `rank` over `vocab`, in `format`
+/// (`-`: standard output, except for Parquet); every format holds the same values.
+pub fn write_synthetic(
+    path: &Path,
+    format: WriteFormat,
+    rows: u64,
+    seed: u64,
+    rank: usize,
+    vocab: Vocab,
+) -> Result<()> {
     let world = World::new(rank, vocab);
+    let separator = match format {
+        WriteFormat::Csv => ",",
+        WriteFormat::Criteo | WriteFormat::Tsv => "\t",
+        WriteFormat::Parquet => {
+            ensure!(
+                !crate::output::is_stdout(path),
+                "Parquet output needs a file, not standard output"
+            );
+            return write_file(path, |out| write_parquet(out, &world, rows, seed));
+        }
+    };
     write_streamed(path, |out| {
+        if format != WriteFormat::Criteo {
+            let names: Vec<String> = column_names().collect();
+            writeln!(out, "{}", names.join(separator))?;
+        }
         let mut dense = [0f32; DENSE];
         let mut ids = [0u32; TABLES];
         for i in 0..rows {
             let label = world.row(seed, i, &mut dense, &mut ids);
             write!(out, "{}", label as u8)?;
             for v in dense {
-                write!(out, "\t{}", v as i64)?;
+                write!(out, "{separator}{}", v as i64)?;
             }
             for id in ids {
-                write!(out, "\t{id:08x}")?;
+                write!(out, "{separator}{id:08x}")?;
             }
             out.write_all(b"\n")?;
         }
         Ok(())
     })
+}
+
+/// `label`, `I1..I13`, `C1..C26`.
+fn column_names() -> impl Iterator<Item = String> {
+    std::iter::once("label".to_string())
+        .chain((1..=DENSE).map(|i| format!("I{i}")))
+        .chain((1..=TABLES).map(|i| format!("C{i}")))
+}
+
+/// Rows per record batch handed to the Parquet writer.
+const PARQUET_CHUNK: u64 = 65_536;
+
+fn write_parquet(out: &mut BufWriter<File>, world: &World, rows: u64, seed: u64) -> Result<()> {
+    let fields: Vec<Field> = column_names()
+        .enumerate()
+        .map(|(i, name)| {
+            let data_type = match i {
+                0 => DataType::Int32,
+                i if i <= DENSE => DataType::Int64,
+                _ => DataType::Utf8,
+            };
+            Field::new(name, data_type, false)
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut writer = ArrowWriter::try_new(out, Arc::clone(&schema), Some(properties))?;
+    let mut dense = [0f32; DENSE];
+    let mut ids = [0u32; TABLES];
+    let mut start = 0;
+    while start < rows {
+        let end = (start + PARQUET_CHUNK).min(rows);
+        let mut labels = Vec::new();
+        let mut dense_columns = vec![Vec::new(); DENSE];
+        let mut id_columns = vec![Vec::new(); TABLES];
+        for i in start..end {
+            labels.push(world.row(seed, i, &mut dense, &mut ids) as i32);
+            for (column, v) in dense_columns.iter_mut().zip(dense) {
+                column.push(v as i64);
+            }
+            for (column, id) in id_columns.iter_mut().zip(ids) {
+                column.push(format!("{id:08x}"));
+            }
+        }
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(Int32Array::from(labels))];
+        columns.extend(
+            dense_columns
+                .into_iter()
+                .map(|c| Arc::new(Int64Array::from(c)) as ArrayRef),
+        );
+        columns.extend(
+            id_columns
+                .into_iter()
+                .map(|c| Arc::new(StringArray::from(c)) as ArrayRef),
+        );
+        writer.write(&RecordBatch::try_new(Arc::clone(&schema), columns)?)?;
+        start = end;
+    }
+    writer.close()?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -131,6 +131,12 @@ pub fn choose(aggregates: &[Aggregate], max_auc_loss: f64) -> Option<Choice> {
 pub fn command(settings: &ShrinkSettings, a: &Aggregate, table_rows: &[usize]) -> String {
     let join = |w: &[usize]| w.iter().map(usize::to_string).collect::<Vec<_>>().join("-");
     let mut c = format!("mlet train --data {}", settings.train.spec);
+    if settings.train.spec.column_schema().is_some() {
+        c += &format!(
+            " --schema {}",
+            settings.out_dir.join("schema.json").display()
+        );
+    }
     if settings.train.spec == settings.val.spec {
         c += " --val-fraction 0.2";
     } else {

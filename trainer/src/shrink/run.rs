@@ -26,7 +26,7 @@ use mlet_formats::ModelFile;
 
 use super::{Cell, ShrinkSettings, CANDIDATE_MARGIN, EXPORTS};
 use crate::data::ReadOptions;
-use crate::export::export;
+use crate::export::{export, metadata_text};
 use crate::metrics::Metrics;
 use crate::model::Dlrm;
 use crate::score::score_file;
@@ -111,6 +111,12 @@ pub fn run(settings: &ShrinkSettings, stop: &AtomicBool, log: &mut dyn Write) ->
         ),
         Err(_) => write_atomic(&fingerprint_path, fingerprint.as_bytes())
             .with_context(|| format!("cannot write {}", fingerprint_path.display()))?,
+    }
+    // The columns of the user's data, for the commands the report prints.
+    if let Some(schema) = settings.train.spec.column_schema() {
+        let path = dir.join("schema.json");
+        write_atomic(&path, schema.to_json().as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let mut search = Search {
         settings,
@@ -375,7 +381,7 @@ impl Search<'_> {
                         .map_err(|err| anyhow::anyhow!("{}: {err}", source.display()))?;
                     file.each_metadata(|k, v| {
                         if is_free_key(k) {
-                            info.push((k.to_string(), v.to_string()));
+                            info.push((k.to_string(), metadata_text(v)));
                         }
                     });
                     model = Some(Dlrm::from_file(&file, &candle_core::Device::Cpu)?);

@@ -55,3 +55,58 @@ pub fn weights(model: &Dlrm) -> Vec<(String, Vec<f32>)> {
         .map(|(n, t)| (n, t.flatten_all().unwrap().to_vec1().unwrap()))
         .collect()
 }
+
+/// Writes `batch` as a Parquet file with `compression`, at most `group_rows` rows per row group.
+pub fn write_parquet(
+    path: &Path,
+    batch: &arrow_array::RecordBatch,
+    compression: parquet::basic::Compression,
+    group_rows: usize,
+) {
+    let properties = parquet::file::properties::WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(group_rows))
+        .build();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties)).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+}
+
+/// A CSV (or TSV) file's columns as one record batch: the columns named in `ints` as Int64,
+/// the others as strings; an empty field is null.
+pub fn csv_as_batch(path: &Path, delimiter: u8, ints: &[&str]) -> arrow_array::RecordBatch {
+    use std::sync::Arc;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .from_path(path)
+        .unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let mut fields = Vec::new();
+    let mut columns: Vec<arrow_array::ArrayRef> = Vec::new();
+    for (i, name) in header.iter().enumerate() {
+        let texts = records
+            .iter()
+            .map(|r| Some(&r[i]).filter(|t| !t.is_empty()));
+        if ints.contains(&name.as_str()) {
+            let values: Vec<Option<i64>> = texts.map(|t| t.map(|t| t.parse().unwrap())).collect();
+            fields.push(arrow_schema::Field::new(
+                name,
+                arrow_schema::DataType::Int64,
+                true,
+            ));
+            columns.push(Arc::new(arrow_array::Int64Array::from(values)));
+        } else {
+            let values: Vec<Option<&str>> = texts.collect();
+            fields.push(arrow_schema::Field::new(
+                name,
+                arrow_schema::DataType::Utf8,
+                true,
+            ));
+            columns.push(Arc::new(arrow_array::StringArray::from(values)));
+        }
+    }
+    arrow_array::RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), columns).unwrap()
+}
