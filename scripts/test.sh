@@ -36,15 +36,18 @@ echo "== runtime without run-time dispatch (x86-64 baseline: SSE2 only)"
 echo "== runtime built for this CPU (target-cpu=native: examples grouped per weight load with AVX)"
 "${NATIVE_CARGO[@]}" test --quiet -p mlet-runtime --test reference
 # The same model and rows scored by every build must give the same bits: the default (AVX
-# kernels picked at run time where the CPU has them), SSE2 only, and built for this CPU.
+# kernels picked at run time where the CPU has them: VNNI, AVX-512 or AVX2 for int8 layers),
+# SSE2 only, and built for this CPU; F32 and int8 MLPs (format v2), every table dtype.
 build_score_vs_reference
 bits=$(mktemp -d)
-for tables in f32 f16 int8; do
-    for build in "${BUILD_DIRS[@]}"; do
-        target/$build/score_vs_reference "$bits/${build%/release}" small "$tables" >/dev/null
+for mlp in f32 int8; do
+    for tables in f32 f16 int8 int4; do
+        for build in "${BUILD_DIRS[@]}"; do
+            target/$build/score_vs_reference "$bits/${build%/release}" small "$tables" "$mlp" >/dev/null
+        done
+        cmp "$bits/release/probs.f32" "$bits/sse2/probs.f32"
+        cmp "$bits/release/probs.f32" "$bits/native/probs.f32"
     done
-    cmp "$bits/release/probs.f32" "$bits/sse2/probs.f32"
-    cmp "$bits/release/probs.f32" "$bits/native/probs.f32"
 done
 rm -rf "$bits"
 
