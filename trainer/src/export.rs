@@ -1,4 +1,4 @@
-//! Collapse, quantize and export a trained model as a format v1 file.
+//! Collapse, quantize and export a trained model as a model file.
 //!
 //! Tables are collapsed (MLET: E_t = A_t P_t, computed 65,536 rows at a time) and stored as
 //! - `f32`: as computed;
@@ -8,10 +8,11 @@
 //!   per table, stored F32 (a table's 8 bytes are nothing, so they keep full precision). Codes
 //!   are computed against the stored (rounded) scale and offset, so a value's error stays
 //!   within half a quantization step plus the offset's rounding.
+//! - `int4` (format v2): the same with q in 0..=15, two codes a byte.
 //!
-//! MLP weights and biases are always F32. The file is written through
-//! `mlet_formats::writer::ModelWriter::write`: validated against every rule of the reader, and
-//! atomically.
+//! MLP weights and biases are F32 here; `crate::quantize` turns them into F16 or int8 layers.
+//! The file is written through `mlet_formats::writer::ModelWriter::write`: validated against
+//! every rule of the reader, and atomically.
 
 use std::fmt;
 use std::path::Path;
@@ -26,7 +27,7 @@ use crate::model::{Dlrm, Linear};
 /// Rows collapsed at a time.
 const COLLAPSE_CHUNK: usize = 1 << 16;
 
-/// How int8 tables are scaled.
+/// How int8 and int4 tables are scaled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Int8Scale {
     /// One F16 scale and offset per row.
@@ -58,7 +59,7 @@ pub struct FileSizes {
 }
 
 impl FileSizes {
-    /// Measures a valid v1 file.
+    /// Measures a valid file.
     pub fn of(file: &ModelFile<'_>) -> FileSizes {
         let config = file.config();
         let tables = (0..config.num_tables())
@@ -115,15 +116,12 @@ pub fn model_writer(
         DenseTransform::Log1p,
         dtype,
     )
-    .map_err(|e| anyhow::anyhow!("the model does not fit format v1: {e}"))?;
+    .map_err(|e| anyhow::anyhow!("the model does not fit the format: {e}"))?;
     let mut writer = ModelWriter::new(&config);
     for (key, value) in info {
         writer
             .info(key, value)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    if dtype == EmbeddingDtype::Int4 {
-        anyhow::bail!("int4 tables: not exported by this trainer yet");
     }
     let d = spec.dim;
     for (t, table) in model
@@ -131,46 +129,9 @@ pub fn model_writer(
         .into_iter()
         .enumerate()
     {
-        let n = table.dim(0)?;
         let values: Vec<f32> = table.flatten_all()?.to_vec1()?;
-        match dtype {
-            EmbeddingDtype::F32 => {
-                writer.tensor(
-                    format!("emb.{t}.weight"),
-                    OwnedTensor::f32(&[n, d], &values),
-                );
-            }
-            EmbeddingDtype::F16 => {
-                let bits: Vec<u16> = values.iter().map(|&v| f16::from_f32(v).to_bits()).collect();
-                writer.tensor(
-                    format!("emb.{t}.weight"),
-                    OwnedTensor::f16_bits(&[n, d], &bits),
-                );
-            }
-            EmbeddingDtype::Int8 | EmbeddingDtype::Int4 => {
-                let q = quantize(&values, d, int8_scale);
-                writer.tensor(format!("emb.{t}.weight"), OwnedTensor::u8(&[n, d], q.codes));
-                let count = q.scale.len();
-                let (scale, offset) = match int8_scale {
-                    Int8Scale::Row => {
-                        let bits = |v: &[f32]| {
-                            v.iter()
-                                .map(|&x| f16::from_f32(x).to_bits())
-                                .collect::<Vec<u16>>()
-                        };
-                        (
-                            OwnedTensor::f16_bits(&[count], &bits(&q.scale)),
-                            OwnedTensor::f16_bits(&[count], &bits(&q.offset)),
-                        )
-                    }
-                    Int8Scale::Table => (
-                        OwnedTensor::f32(&[count], &q.scale),
-                        OwnedTensor::f32(&[count], &q.offset),
-                    ),
-                };
-                writer.tensor(format!("emb.{t}.scale"), scale);
-                writer.tensor(format!("emb.{t}.offset"), offset);
-            }
+        for (name, tensor) in table_tensors(t, &values, d, dtype, int8_scale) {
+            writer.tensor(name, tensor);
         }
     }
     for (group, layers) in [("bottom", &model.bottom), ("top", &model.top)] {
@@ -207,7 +168,65 @@ pub fn export(
     Ok(FileSizes::of(&file))
 }
 
-/// int8 codes with their scales and offsets (as stored: rounded to F16 for per-row scales).
+/// The tensors of table `t` from its values (`d` a row) stored as `dtype`: `emb.{t}.weight`,
+/// and for int8 and int4 its `scale` and `offset`.
+pub fn table_tensors(
+    t: usize,
+    values: &[f32],
+    d: usize,
+    dtype: EmbeddingDtype,
+    int8_scale: Int8Scale,
+) -> Vec<(String, OwnedTensor)> {
+    let n = values.len() / d.max(1);
+    let weight = format!("emb.{t}.weight");
+    match dtype {
+        EmbeddingDtype::F32 => vec![(weight, OwnedTensor::f32(&[n, d], values))],
+        EmbeddingDtype::F16 => {
+            let bits: Vec<u16> = values.iter().map(|&v| f16::from_f32(v).to_bits()).collect();
+            vec![(weight, OwnedTensor::f16_bits(&[n, d], &bits))]
+        }
+        EmbeddingDtype::Int8 | EmbeddingDtype::Int4 => {
+            let int4 = dtype == EmbeddingDtype::Int4;
+            let q = quantize(values, d, int8_scale, if int4 { 15 } else { 255 });
+            let codes = if int4 {
+                // Element 2c in the low nibble, 2c + 1 in the high one; an odd row's last high
+                // nibble is 0.
+                q.codes
+                    .chunks(d.max(1))
+                    .flat_map(|row| row.chunks(2).map(|p| p[0] | p.get(1).map_or(0, |h| h << 4)))
+                    .collect()
+            } else {
+                q.codes
+            };
+            let width = dtype.row_bytes(d);
+            let count = q.scale.len();
+            let (scale, offset) = match int8_scale {
+                Int8Scale::Row => {
+                    let bits = |v: &[f32]| {
+                        v.iter()
+                            .map(|&x| f16::from_f32(x).to_bits())
+                            .collect::<Vec<u16>>()
+                    };
+                    (
+                        OwnedTensor::f16_bits(&[count], &bits(&q.scale)),
+                        OwnedTensor::f16_bits(&[count], &bits(&q.offset)),
+                    )
+                }
+                Int8Scale::Table => (
+                    OwnedTensor::f32(&[count], &q.scale),
+                    OwnedTensor::f32(&[count], &q.offset),
+                ),
+            };
+            vec![
+                (weight, OwnedTensor::u8(&[n, width], codes)),
+                (format!("emb.{t}.scale"), scale),
+                (format!("emb.{t}.offset"), offset),
+            ]
+        }
+    }
+}
+
+/// Codes with their scales and offsets (as stored: rounded to F16 for per-row scales).
 pub struct Quantized {
     /// One code per value.
     pub codes: Vec<u8>,
@@ -217,8 +236,9 @@ pub struct Quantized {
     pub offset: Vec<f32>,
 }
 
-/// Asymmetric min/max quantization of rows of `width` values (see the module doc).
-pub fn quantize(values: &[f32], width: usize, mode: Int8Scale) -> Quantized {
+/// Asymmetric min/max quantization of rows of `width` values to codes in `0..=levels` (255 for
+/// int8, 15 for int4; see the module doc).
+pub fn quantize(values: &[f32], width: usize, mode: Int8Scale, levels: u8) -> Quantized {
     let groups: Vec<&[f32]> = match mode {
         Int8Scale::Row => values.chunks(width).collect(),
         Int8Scale::Table => vec![values],
@@ -240,11 +260,12 @@ pub fn quantize(values: &[f32], width: usize, mode: Int8Scale) -> Quantized {
         } else {
             (min, max)
         };
-        let scale = round((max - min) / 255.0);
+        let top = f32::from(levels);
+        let scale = round((max - min) / top);
         let offset = round(min);
         q.codes.extend(group.iter().map(|&v| {
             if scale > 0.0 {
-                ((v - offset) / scale).round().clamp(0.0, 255.0) as u8
+                ((v - offset) / scale).round().clamp(0.0, top) as u8
             } else {
                 0
             }
@@ -278,11 +299,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn int4_rows_pack_two_codes_a_byte_within_half_a_step() {
+        let mut rng = crate::rng::Rng::new(3);
+        let d = 5;
+        let values: Vec<f32> = (0..20 * d).map(|_| rng.uniform(-0.4, 0.3) as f32).collect();
+        let tensors = table_tensors(0, &values, d, EmbeddingDtype::Int4, Int8Scale::Table);
+        let (codes, scale, offset) = (&tensors[0].1, &tensors[1].1, &tensors[2].1);
+        assert_eq!(codes.shape(), &[20, 3]);
+        let f = |t: &OwnedTensor| f32::from_le_bytes(t.bytes()[..4].try_into().unwrap());
+        let (scale, offset) = (f(scale), f(offset));
+        for (r, row) in codes.bytes().chunks(3).enumerate() {
+            assert_eq!(row[2] >> 4, 0, "padding nibble");
+            for k in 0..d {
+                let q = if k % 2 == 0 {
+                    row[k / 2] & 15
+                } else {
+                    row[k / 2] >> 4
+                };
+                let back = scale * f32::from(q) + offset;
+                let v = values[r * d + k];
+                assert!(
+                    (back - v).abs() <= 0.5 * scale + 1e-6,
+                    "{v} came back as {back}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn int8_reconstruction_error_is_within_half_a_step() {
         let mut rng = crate::rng::Rng::new(2);
         let values: Vec<f32> = (0..64 * 8).map(|_| rng.uniform(-0.3, 0.5) as f32).collect();
         for mode in [Int8Scale::Row, Int8Scale::Table] {
-            let q = quantize(&values, 8, mode);
+            let q = quantize(&values, 8, mode, 255);
             for (i, &v) in values.iter().enumerate() {
                 let g = if mode == Int8Scale::Row { i / 8 } else { 0 };
                 let back = q.scale[g] * q.codes[i] as f32 + q.offset[g];
@@ -292,7 +341,7 @@ mod tests {
             }
         }
         // A constant row quantizes to its value exactly.
-        let q = quantize(&[0.25; 4], 4, Int8Scale::Row);
+        let q = quantize(&[0.25; 4], 4, Int8Scale::Row, 255);
         assert_eq!((q.scale[0], q.offset[0], q.codes[0]), (0.0, 0.25, 0));
     }
 }

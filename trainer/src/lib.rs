@@ -16,6 +16,7 @@
 //! | [`train`] | the run: splits, table sizes, epochs, validation, best weights, resume |
 //! | [`checkpoint`] | the whole training state in one file |
 //! | [`export`] | collapse, quantize and write a model file |
+//! | [`quantize`] | re-store a model file: int8 layers calibrated on data, F16 layers, int8/int4 tables |
 //! | [`score`] | scoring data through an exported file with `mlet-runtime` |
 //! | [`metrics`] | AUC, logloss, normalized entropy, accuracy |
 //! | [`footprint`] | the accuracy-against-bytes benchmark |
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod output;
+pub mod quantize;
 pub mod rng;
 pub mod score;
 pub mod step;

@@ -3,16 +3,18 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use candle_core::Device;
+use mlet_formats::writer::write_atomic;
 use mlet_trainer::data::ReadOptions;
-use mlet_trainer::export::{collapse_gap, export};
+use mlet_trainer::export::{collapse_gap, export, model_writer};
 use mlet_trainer::output::check_file_output;
+use mlet_trainer::quantize::{quantize_file, Layers, Rows, Settings};
 use mlet_trainer::train::{train, training_info, TrainSettings, Validation};
 use serde_json::json;
 
 use super::args::{DeviceKind, TrainArgs};
-use super::print::{metrics_line, sizes_json};
+use super::print::{metrics_line, report_json, report_lines, sizes_json};
 
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
     // Every output is checked before the first step, not after hours of training.
@@ -24,6 +26,14 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         let mut probe = TrainSettings::new(args.data.clone());
         probe.checkpoint = args.checkpoint.clone();
         check_file_output(&probe.checkpoint_path(), "--checkpoint")?;
+    }
+    let layers = Layers::from(args.mlp_dtype);
+    if layers == Layers::Int8
+        && args.calibration.is_none()
+        && args.val.is_none()
+        && args.val_fraction.is_none()
+    {
+        bail!("--mlp-dtype int8 calibrates on the validation rows: give --val, --val-fraction or --calibration");
     }
     let mut settings = TrainSettings::new(args.data.clone());
     settings.validation = match (&args.val, args.val_fraction) {
@@ -98,11 +108,64 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         gap = Some(g);
     }
     let mut sizes = None;
+    let mut quantized = None;
     if let Some(out) = &out {
         let info = training_info(&settings, &report);
         let dtype = args.dtype.into();
-        let s = export(&report.model, dtype, args.int8_scale, &info, out)?;
-        writeln!(log, "exported {} ({}): {s}", out.display(), dtype.as_str())?;
+        let s = if layers == Layers::F32 {
+            export(&report.model, dtype, args.int8_scale, &info, out)?
+        } else {
+            // The F32 file, then its layers re-stored (int8: calibrated) and both scored.
+            let source = model_writer(&report.model, dtype, args.int8_scale, &info)?
+                .to_bytes()
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let validation = match &plan.validation {
+                Some((spec, range)) => Rows {
+                    spec: spec.clone(),
+                    range: range.clone(),
+                    options,
+                },
+                None => Rows {
+                    spec: args.calibration.clone().context("no rows to score")?,
+                    range: 0..args.calibration_rows,
+                    options,
+                },
+            };
+            let calibration = match &args.calibration {
+                Some(spec) => Rows {
+                    spec: spec.clone(),
+                    range: 0..args.calibration_rows,
+                    options,
+                },
+                None => Rows {
+                    range: validation.range.start
+                        ..validation
+                            .range
+                            .end
+                            .min(validation.range.start + args.calibration_rows),
+                    ..validation.clone()
+                },
+            };
+            let quant = Settings {
+                tables: None,
+                layers,
+                input_scale: args.input_scale,
+                clip: args.calibration_clip,
+            };
+            let (bytes, r) = quantize_file(&source, &quant, Some(&calibration), &validation)?;
+            write_atomic(out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+            writeln!(log, "{}", report_lines(&r, "f32 layers", layers.as_str()))?;
+            let s = r.after_bytes;
+            quantized = Some(r);
+            s
+        };
+        writeln!(
+            log,
+            "exported {} ({} tables, {} layers): {s}",
+            out.display(),
+            dtype.as_str(),
+            layers.as_str()
+        )?;
         sizes = Some(s);
     }
     if args.json {
@@ -123,6 +186,9 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         });
         if let Some(s) = &sizes {
             line["bytes"] = sizes_json(s);
+        }
+        if let Some(r) = &quantized {
+            line["quantized"] = report_json(r);
         }
         writeln!(std::io::stdout().lock(), "{line}")?;
     }
