@@ -279,10 +279,15 @@ fn layer_pass<K: IntKernels, const R: usize, const E: usize, const R1: usize>(
             padding.fill(0);
         }
     }
-    let grouped = scratch.len() / (per * E) * (per * E);
-    let (groups, rest) = scratch.split_at_mut(grouped);
-    blocks::<K, R, E>(kernels, &job, groups);
-    blocks::<K, R1, 1>(kernels, &job, rest);
+    if E == 1 && R == R1 {
+        // One shape for every example (the plain loops): compiled once.
+        blocks::<K, R, 1>(kernels, &job, scratch);
+    } else {
+        let grouped = scratch.len() / (per * E) * (per * E);
+        let (groups, rest) = scratch.split_at_mut(grouped);
+        blocks::<K, R, E>(kernels, &job, groups);
+        blocks::<K, R1, 1>(kernels, &job, rest);
+    }
     // A NaN never becomes a code: the example's outputs are NaN, and so is its score.
     for (e, example) in scratch.chunks_exact_mut(per).enumerate() {
         if nan >> e & 1 == 1 {
@@ -305,7 +310,9 @@ fn blocks<K: IntKernels, const R: usize, const E: usize>(
         return;
     }
     let outputs = job.io.output.len();
-    let blocks = outputs / R;
+    // With one row per block, the loop over single rows below does all the work and the block
+    // loop is compiled out.
+    let blocks = if R > 1 { outputs / R } else { 0 };
     for b in 0..blocks {
         let rows = job.rows::<R>(b * R);
         block::<K, R, E>(kernels, job, scratch, rows, b * R);
