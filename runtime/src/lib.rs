@@ -300,20 +300,15 @@ impl<'a> Model<'a> {
                 kernels::read_row(&table, config.embedding_dtype(), row, row_out);
             }
         }
-        for example in scratch.chunks_exact_mut(per) {
-            // z0 sits in the work area, past the embeddings: a plain copy (no memmove on MCUs).
-            let (z, work) = example.split_at_mut(z_len);
-            z[..dim].copy_from_slice(&work[z0.start - z_len..z0.end - z_len]);
-            let (top_z0, top_pairs) = work[..config.top_input_width()].split_at_mut(dim);
-            top_z0.copy_from_slice(&z[..dim]);
-            let mut top_pairs = top_pairs.iter_mut();
-            for i in 1..=tables {
-                let zi = &z[i * dim..(i + 1) * dim];
-                for (j, pair) in (0..i).zip(&mut top_pairs) {
-                    *pair = kernels::dot(zi, &z[j * dim..(j + 1) * dim]);
-                }
-            }
-        }
+        let top = z_len..z_len + config.top_input_width();
+        let at = kernels::TopInput {
+            per,
+            z_len,
+            dim,
+            z0,
+            top,
+        };
+        kernels::top_inputs(scratch, &at);
         let logit = self.mlp(config.top(), ModelFile::top_layer, scratch, per, false);
         for (example, o) in scratch.chunks_exact(per).zip(out) {
             *o = example[logit.start];

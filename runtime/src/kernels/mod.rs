@@ -17,6 +17,8 @@
 //! - `rows.rs`: embedding rows, read and dequantized, and prefetched on x86-64.
 //! - `int8.rs`: int8 layers (format v2), whose sums are exact integers: there the rule above
 //!   does not apply, and any order or instruction set gives the same bits.
+//! - `interaction.rs`: the top input: z_0 and the pairwise dots, side by side on the host (16
+//!   with AVX-512, picked at run time), each in `dot`'s order.
 
 use core::ops::Range;
 
@@ -32,10 +34,12 @@ mod avx;
 #[cfg(all(target_arch = "x86_64", feature = "dispatch"))]
 mod avx_int8;
 mod int8;
+mod interaction;
 mod lanes;
 mod rows;
 
 pub(crate) use int8::{Io, CODES_CHUNK};
+pub(crate) use interaction::{top_inputs, TopInput};
 use lanes::{add_lanes, add_products, lanes, reduce, reduce8, Lanes, ZERO};
 #[cfg(target_arch = "x86_64")]
 pub(crate) use rows::prefetch_row;
