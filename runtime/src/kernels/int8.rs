@@ -314,11 +314,10 @@ fn blocks<K: IntKernels, const R: usize, const E: usize>(
     // loop is compiled out.
     let blocks = if R > 1 { outputs / R } else { 0 };
     for b in 0..blocks {
-        let rows = job.rows::<R>(b * R);
-        block::<K, R, E>(kernels, job, scratch, rows, b * R);
+        block::<K, R, E>(kernels, job, scratch, &job.rows::<R>(b * R), b * R);
     }
     for j in blocks * R..outputs {
-        block::<K, 1, E>(kernels, job, scratch, job.rows::<1>(j), j);
+        block::<K, 1, E>(kernels, job, scratch, &job.rows::<1>(j), j);
     }
 }
 
@@ -328,11 +327,11 @@ fn block<K: IntKernels, const R: usize, const E: usize>(
     kernels: K,
     job: &Job<'_, '_>,
     scratch: &mut [f32],
-    rows: Rows<'_, R>,
+    rows: &Rows<'_, R>,
     first: usize,
 ) {
     let zero_sums = if K::U8_CODES {
-        kernels.zero_sums(&rows, &job.quant)
+        kernels.zero_sums(rows, &job.quant)
     } else {
         [0; R]
     };
@@ -348,7 +347,7 @@ fn block<K: IntKernels, const R: usize, const E: usize>(
     }
     let ys = job.io.output.start + first..job.io.output.start + first + R;
     for group in scratch.chunks_exact_mut(job.per * E) {
-        let sums = kernels.dots(&rows, job.codes::<E>(group));
+        let sums = kernels.dots(rows, job.codes::<E>(group));
         for (example, sums) in group.chunks_exact_mut(job.per).zip(&sums) {
             let Some(y) = example.get_mut(ys.clone()) else {
                 continue;

@@ -16,7 +16,7 @@ use super::dot;
 /// Most values of the transposed copy (`dim x` the vectors rounded up to `L`); larger models
 /// go pair by pair.
 #[cfg(not(target_arch = "arm"))]
-const MAX_TRANSPOSED: usize = 8192;
+const MAX_TRANSPOSED: usize = 2048;
 
 /// Where the parts of each example's `per` values are.
 pub(crate) struct TopInput {
