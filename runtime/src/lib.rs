@@ -23,7 +23,8 @@
 //! top MLP (ReLU after all but the last layer); probability = sigmoid. Transcendentals come from
 //! `libm`, so every target computes the same bits. F32/F16 layers sum in one fixed order;
 //! int8 layers (format v2) sum exact integers, in any order and with any integer instructions
-//! (AVX-512 VNNI `vpdpbusd`, AVX-512 BW / AVX2 `vpmaddwd` on x86-64; plain loops elsewhere).
+//! (on x86-64 AVX-512 VNNI `vpdpbusd`, AVX-512 BW or AVX2 `vpmaddwd` picked at run time, SSE2
+//! `pmaddwd` as the baseline; plain loops elsewhere, which the Cortex-M4 runs as `SMLABB`).
 //!
 //! `unsafe`: none, but for one call. The AVX-512 VNNI instruction is not among `pulp`'s safe
 //! intrinsics, so the int8 kernels call it in one `unsafe` block, behind pulp's run-time

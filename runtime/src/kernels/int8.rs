@@ -101,11 +101,13 @@ pub(super) trait IntKernels: Copy {
     fn zero_sums<const R: usize>(self, rows: &Rows<'_, R>, quant: &InputQuant<'_>) -> [i32; R];
 }
 
-/// The portable kernels: plain loops over i16 codes (LLVM vectorizes them on the host; on
-/// 32-bit Arm `dot` is shaped for the Cortex-M4's dual multiply-accumulate).
+/// The portable kernels: plain loops over i16 codes, on every target without SIMD kernels of
+/// its own (on x86-64, the reference the SIMD kernels are tested against).
+#[cfg(any(not(target_arch = "x86_64"), test))]
 #[derive(Clone, Copy)]
 pub(super) struct Plain;
 
+#[cfg(any(not(target_arch = "x86_64"), test))]
 impl IntKernels for Plain {
     const U8_CODES: bool = false;
 
@@ -142,7 +144,7 @@ impl IntKernels for Plain {
 }
 
 /// `sum_j w_j * c_j` of I8 weights and i16 codes: every product and partial sum is exact.
-#[cfg(not(target_arch = "arm"))]
+#[cfg(all(not(target_arch = "arm"), any(not(target_arch = "x86_64"), test)))]
 #[inline(always)]
 fn dot(w: &[u8], codes: &[u8]) -> i32 {
     w.iter()
@@ -152,8 +154,8 @@ fn dot(w: &[u8], codes: &[u8]) -> i32 {
         })
 }
 
-/// `sum_j w_j * c_j` on 32-bit Arm: two products of 16-bit halves added to the sum per step, the
-/// shape of the Cortex-M4's `SMLAD`.
+/// `sum_j w_j * c_j` on 32-bit Arm: two products of 16-bit halves added to the sum per step (the
+/// M4 runs `SMLABB` for each).
 #[cfg(target_arch = "arm")]
 #[inline(always)]
 fn dot(w: &[u8], codes: &[u8]) -> i32 {

@@ -16,7 +16,9 @@
 //!   AVX2 or AVX-512 registers when the CPU has them, picked at run time.
 //! - `rows.rs`: embedding rows, read and dequantized, and prefetched on x86-64.
 //! - `int8.rs`: int8 layers (format v2), whose sums are exact integers: there the rule above
-//!   does not apply, and any order or instruction set gives the same bits.
+//!   does not apply, and any order or instruction set gives the same bits. On x86-64,
+//!   `sse2_int8.rs` (the baseline) and `avx_int8.rs` (AVX2, AVX-512, VNNI, picked at run time)
+//!   share their block loop through `simd_int8.rs`.
 //! - `interaction.rs`: the top input: z_0 and the pairwise dots, side by side on the host (16
 //!   with AVX-512, picked at run time), each in `dot`'s order.
 
@@ -37,6 +39,10 @@ mod int8;
 mod interaction;
 mod lanes;
 mod rows;
+#[cfg(target_arch = "x86_64")]
+mod simd_int8;
+#[cfg(target_arch = "x86_64")]
+mod sse2_int8;
 
 pub(crate) use int8::{Io, CODES_CHUNK};
 pub(crate) use interaction::{top_inputs, TopInput};
@@ -315,6 +321,17 @@ pub(crate) fn linear(
         if avx_int8::linear(layer, int8, scratch, per, io, relu) {
             return;
         }
+        #[cfg(target_arch = "x86_64")]
+        int8::linear_int8::<sse2_int8::Sse2, 4, 2, 4>(
+            sse2_int8::Sse2,
+            layer,
+            int8,
+            scratch,
+            per,
+            io,
+            relu,
+        );
+        #[cfg(not(target_arch = "x86_64"))]
         int8::linear_int8::<int8::Plain, 1, 1, 1>(int8::Plain, layer, int8, scratch, per, io, relu);
         return;
     }
