@@ -1,13 +1,15 @@
-//! Runtime speed, one core: scoring at batch 1 and batch 256 with f32, f16 and int8 tables on
-//! the paper's Criteo config (d = 16 and d = 4) and on a microcontroller-sized model; model parse
-//! time; and the time it takes to stream the Criteo MLP's weight bytes once from cache (the bound
-//! a batch-1 score cannot beat).
+//! Runtime speed, one core: scoring at batch 1 and batch 256 with f32, f16, int8 and int4 tables
+//! and F32 or int8 MLPs (format v2) on the paper's Criteo config (d = 16 and d = 4) and on a
+//! microcontroller-sized model; model parse time; and the time it takes to stream the Criteo
+//! MLP's weight bytes once from cache, F32 and int8 (the bounds a batch-1 score cannot beat).
 //!
 //! `cargo bench -p mlet-benches --bench runtime`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mlet_benches::{criteo_inputs, criteo_model, mcu_model, mlp_bytes};
-use mlet_formats::EmbeddingDtype;
+use mlet_benches::{
+    criteo_inputs, criteo_model, criteo_model_mlp, mcu_model, mcu_model_mlp, mlp_bytes,
+};
+use mlet_formats::{EmbeddingDtype, MlpDtype};
 use mlet_runtime::{Model, MAX_TILE};
 use std::hint::black_box;
 
@@ -26,6 +28,24 @@ fn models() -> Vec<(String, Vec<u8>)> {
         out.push((format!("criteo_d16/{name}"), criteo_model(16, ROWS, dtype)));
         out.push((format!("criteo_d4/{name}"), criteo_model(4, ROWS, dtype)));
         out.push((format!("mcu_d4/{name}"), mcu_model(dtype)));
+    }
+    // int8 layers (format v2), with f32, int8 and int4 tables.
+    let int8 = MlpDtype::Int8;
+    for (name, dtype) in [
+        ("f32", EmbeddingDtype::F32),
+        ("int8", EmbeddingDtype::Int8),
+        ("int4", EmbeddingDtype::Int4),
+    ] {
+        let name = format!("{name}+int8mlp");
+        out.push((
+            format!("criteo_d16/{name}"),
+            criteo_model_mlp(16, ROWS, dtype, int8),
+        ));
+        out.push((
+            format!("criteo_d4/{name}"),
+            criteo_model_mlp(4, ROWS, dtype, int8),
+        ));
+        out.push((format!("mcu_d4/{name}"), mcu_model_mlp(dtype, int8)));
     }
     out
 }
@@ -66,6 +86,10 @@ fn parse(c: &mut Criterion) {
             criteo_model(4, 1024, EmbeddingDtype::Int8),
         ),
         ("mcu_d4/int8", mcu_model(EmbeddingDtype::Int8)),
+        (
+            "criteo_d4/int4+int8mlp",
+            criteo_model_mlp(4, 1024, EmbeddingDtype::Int4, MlpDtype::Int8),
+        ),
     ] {
         group.bench_function(name, |b| {
             b.iter(|| black_box(Model::parse(black_box(&bytes)).is_ok()))
@@ -91,6 +115,21 @@ fn stream_mlp_weights(c: &mut Criterion) {
             for chunk in black_box(&weights).chunks_exact(32) {
                 for k in 0..32 {
                     acc[k] += chunk[k];
+                }
+            }
+            black_box(acc)
+        })
+    });
+    // As many bytes as the int8 MLP's weights (a quarter), read as 8-byte words into 32
+    // wrapping sums.
+    let words: Vec<u64> = (0..n / 8).map(|i| i as u64).collect();
+    group.throughput(Throughput::Bytes(n as u64));
+    group.bench_function("criteo_d16_int8", |b| {
+        b.iter(|| {
+            let mut acc = [0u64; 32];
+            for chunk in black_box(&words).chunks_exact(32) {
+                for k in 0..32 {
+                    acc[k] = acc[k].wrapping_add(chunk[k]);
                 }
             }
             black_box(acc)

@@ -2,29 +2,52 @@
 //! and reproducible inputs.
 
 use mlet_formats::writer::RandomModel;
-use mlet_formats::{Config, DenseTransform, Dtype, EmbeddingDtype};
+use mlet_formats::{Config, DenseTransform, Dtype, EmbeddingDtype, MlpDtype};
 
 /// The paper's Criteo-Kaggle DLRM: 26 tables of `rows` rows, bottom 13-512-256-64-`dim`,
 /// top 512-256-1, with random weights (F32 MLPs; int8 tables with per-row F16 scales).
 pub fn criteo_model(dim: u32, rows: u32, tables: EmbeddingDtype) -> Vec<u8> {
-    random_model(&[13, 512, 256, 64, dim], &[512, 256, 1], rows, tables)
+    criteo_model_mlp(dim, rows, tables, MlpDtype::F32)
+}
+
+/// [`criteo_model`] with its MLP layers stored as `mlp` (int8: random codes and scales, see
+/// `RandomModel::writer`).
+pub fn criteo_model_mlp(dim: u32, rows: u32, tables: EmbeddingDtype, mlp: MlpDtype) -> Vec<u8> {
+    random_model(&[13, 512, 256, 64, dim], &[512, 256, 1], rows, tables, mlp)
 }
 
 /// The small DLRM that PyTorch's batch-1 anchor (about 410 us here) was measured on: 26 tables
 /// of `rows` rows, bottom 13-64-32-4, top 256-128-1.
 pub fn small_model(rows: u32, tables: EmbeddingDtype) -> Vec<u8> {
-    random_model(&[13, 64, 32, 4], &[256, 128, 1], rows, tables)
+    small_model_mlp(rows, tables, MlpDtype::F32)
+}
+
+/// [`small_model`] with its MLP layers stored as `mlp`.
+pub fn small_model_mlp(rows: u32, tables: EmbeddingDtype, mlp: MlpDtype) -> Vec<u8> {
+    random_model(&[13, 64, 32, 4], &[256, 128, 1], rows, tables, mlp)
 }
 
 /// A microcontroller-sized DLRM (about 200 KB as int8): 26 tables of 512 rows, bottom 13-32-4,
 /// top 64-1.
 pub fn mcu_model(tables: EmbeddingDtype) -> Vec<u8> {
-    random_model(&[13, 32, 4], &[64, 1], 512, tables)
+    mcu_model_mlp(tables, MlpDtype::F32)
 }
 
-fn random_model(bottom: &[u32], top: &[u32], rows: u32, tables: EmbeddingDtype) -> Vec<u8> {
+/// [`mcu_model`] with its MLP layers stored as `mlp`.
+pub fn mcu_model_mlp(tables: EmbeddingDtype, mlp: MlpDtype) -> Vec<u8> {
+    random_model(&[13, 32, 4], &[64, 1], 512, tables, mlp)
+}
+
+fn random_model(
+    bottom: &[u32],
+    top: &[u32],
+    rows: u32,
+    tables: EmbeddingDtype,
+    mlp: MlpDtype,
+) -> Vec<u8> {
     let dim = *bottom.last().expect("bottom widths");
     let config = Config::new(&[rows; 26], dim, bottom, top, DenseTransform::Log1p, tables)
+        .and_then(|c| c.with_mlp_dtype(mlp))
         .expect("the benchmark configurations are valid");
     let model = RandomModel {
         config,
@@ -56,5 +79,14 @@ pub fn mlp_bytes(config: &Config) -> usize {
         .iter()
         .flat_map(|w| (0..w.layers()).map(|l| w.layer(l)))
         .map(|(n_in, n_out)| (n_in * n_out + n_out) * 4)
+        .sum()
+}
+
+/// Multiply-adds of one example through a model's MLP layers (`sum in x out`).
+pub fn mlp_macs(config: &Config) -> usize {
+    [config.bottom(), config.top()]
+        .iter()
+        .flat_map(|w| (0..w.layers()).map(|l| w.layer(l)))
+        .map(|(n_in, n_out)| n_in * n_out)
         .sum()
 }

@@ -1,12 +1,12 @@
 //! # mlet-runtime
 //!
-//! Scores a DLRM click-through-rate model stored as an MLET model file (format v1, see
-//! [`mlet_formats`]) in place: from RAM or memory-mapped flash, with a caller-provided f32
-//! scratch buffer, no heap, no `std`, no panics and no `unsafe` of its own. On x86-64, with the
-//! `dispatch` feature (on by default), the MLP layers run in AVX-512 or AVX2 kernels picked at
-//! run time when the CPU and the OS support them (through `pulp`, which then needs `std` on
-//! x86-64; `default-features = false` for a `no_std` x86-64 target), with the same bits as every
-//! other build.
+//! Scores a DLRM click-through-rate model stored as an MLET model file (format v1 or v2, see
+//! [`mlet_formats`], whose crate documentation is the format's contract) in place: from RAM or
+//! memory-mapped flash, with a caller-provided f32 scratch buffer, no heap, no `std` and no
+//! panics. On x86-64, with the `dispatch` feature (on by default), the MLP layers run in
+//! AVX-512 or AVX2 kernels picked at run time when the CPU and the OS support them (through
+//! `pulp`, which then needs `std` on x86-64; `default-features = false` for a `no_std` x86-64
+//! target), with the same bits as every other build.
 //!
 //! ```no_run
 //! # fn demo(file: &[u8]) -> Result<(), mlet_runtime::Error> {
@@ -21,9 +21,17 @@
 //! The computation (DESIGN.md): dense -> transform -> bottom MLP (ReLU after every layer) = z_0;
 //! z_{t+1} = table t's row `raw_t mod n_t`; top input = [z_0, z_i . z_j for i in 1..=T, j in 0..i];
 //! top MLP (ReLU after all but the last layer); probability = sigmoid. Transcendentals come from
-//! `libm`, so every target computes the same bits.
+//! `libm`, so every target computes the same bits. F32/F16 layers sum in one fixed order;
+//! int8 layers (format v2) sum exact integers, in any order and with any integer instructions
+//! (on x86-64 AVX-512 VNNI `vpdpbusd`, AVX-512 BW or AVX2 `vpmaddwd` picked at run time, SSE2
+//! `pmaddwd` as the baseline; plain loops elsewhere, which the Cortex-M4 runs as `SMLABB`).
+//!
+//! `unsafe`: none, but for one call. The AVX-512 VNNI instruction is not among `pulp`'s safe
+//! intrinsics, so the int8 kernels call it in one `unsafe` block, behind pulp's run-time
+//! detection of the feature (`kernels/avx_int8.rs`, `dpbusd`); it took the paper's Criteo
+//! configuration at batch 256 from 3.3 ms (AVX-512 BW) to 2.2 ms on a Xeon with VNNI.
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod kernels;
@@ -33,12 +41,12 @@ use core::ops::Range;
 
 use mlet_formats::ids::row_of;
 pub use mlet_formats::{Config, Error as FormatError, ModelFile, Rule};
-use mlet_formats::{DenseTransform, LayerTensors, Widths};
+use mlet_formats::{DenseTransform, LayerTensors, MlpDtype, Widths};
 
 /// Why a model could not be parsed or an input could not be scored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
-    /// The model file breaks a rule of format v1.
+    /// The model file breaks a rule of the format.
     Format(FormatError),
     /// `dense` does not hold `num_dense` values per row.
     DenseLen {
@@ -140,7 +148,7 @@ pub struct Model<'a> {
 }
 
 impl<'a> Model<'a> {
-    /// Validates a v1 model file (once) and borrows it; no byte is copied.
+    /// Validates a model file (once) and borrows it; no byte is copied.
     pub fn parse(bytes: &'a [u8]) -> Result<Model<'a>, Error> {
         ModelFile::parse(bytes)
             .map(|file| Model { file })
@@ -165,7 +173,8 @@ impl<'a> Model<'a> {
     }
 
     /// Number of f32 values of scratch that [`Model::score`] needs: the T+1 embedding vectors,
-    /// plus the largest input-plus-output pair of any MLP layer.
+    /// plus the largest input-plus-output pair of any MLP layer, plus, with int8 layers, room
+    /// for the codes of the widest layer input (2 bytes an input, in whole chunks of 32).
     pub fn scratch_len(&self) -> usize {
         let config = self.config();
         let mut work = 0;
@@ -175,7 +184,23 @@ impl<'a> Model<'a> {
                 work = work.max(input + output);
             }
         }
-        (config.num_tables() + 1) * config.dim() + work
+        (config.num_tables() + 1) * config.dim() + work + self.codes_len()
+    }
+
+    /// f32 values at the end of each example's scratch that hold an int8 layer's input codes
+    /// (0 for F32/F16 layers).
+    fn codes_len(&self) -> usize {
+        let config = self.config();
+        if config.mlp_dtype() != MlpDtype::Int8 {
+            return 0;
+        }
+        let mut widest = 0;
+        for widths in [config.bottom(), config.top()] {
+            for l in 0..widths.layers() {
+                widest = widest.max(widths.layer(l).0);
+            }
+        }
+        widest.next_multiple_of(kernels::CODES_CHUNK) / 2
     }
 
     /// Scores one example: `dense` holds `num_dense` values, `ids` one raw id per table.
@@ -249,7 +274,8 @@ impl<'a> Model<'a> {
             for (t, &rows) in config.table_rows().iter().enumerate() {
                 let table = self.file.table(t);
                 for ids in ids.chunks_exact(tables) {
-                    kernels::prefetch_row(&table, row_of(ids[t], rows) as usize, dim);
+                    let row = row_of(ids[t], rows) as usize;
+                    kernels::prefetch_row(&table, config.embedding_dtype(), row, dim);
                 }
             }
         }
@@ -271,23 +297,19 @@ impl<'a> Model<'a> {
             let examples = scratch.chunks_exact_mut(per).zip(ids.chunks_exact(tables));
             for (example, ids) in examples {
                 let row_out = &mut example[(t + 1) * dim..(t + 2) * dim];
-                kernels::read_row(&table, row_of(ids[t], rows) as usize, row_out);
+                let row = row_of(ids[t], rows) as usize;
+                kernels::read_row(&table, config.embedding_dtype(), row, row_out);
             }
         }
-        for example in scratch.chunks_exact_mut(per) {
-            // z0 sits in the work area, past the embeddings: a plain copy (no memmove on MCUs).
-            let (z, work) = example.split_at_mut(z_len);
-            z[..dim].copy_from_slice(&work[z0.start - z_len..z0.end - z_len]);
-            let (top_z0, top_pairs) = work[..config.top_input_width()].split_at_mut(dim);
-            top_z0.copy_from_slice(&z[..dim]);
-            let mut top_pairs = top_pairs.iter_mut();
-            for i in 1..=tables {
-                let zi = &z[i * dim..(i + 1) * dim];
-                for (j, pair) in (0..i).zip(&mut top_pairs) {
-                    *pair = kernels::dot(zi, &z[j * dim..(j + 1) * dim]);
-                }
-            }
-        }
+        let top = z_len..z_len + config.top_input_width();
+        let at = kernels::TopInput {
+            per,
+            z_len,
+            dim,
+            z0,
+            top,
+        };
+        kernels::top_inputs(scratch, &at);
         let logit = self.mlp(config.top(), ModelFile::top_layer, scratch, per, false);
         for (example, o) in scratch.chunks_exact(per).zip(out) {
             *o = example[logit.start];
@@ -297,7 +319,8 @@ impl<'a> Model<'a> {
     /// Runs an MLP on every example of `scratch`; each example's input sits at the front of its
     /// work area (after the embeddings). Returns where the outputs are. Layers alternate: an input
     /// at the front writes its output at the back, and the reverse, so the work area needs only
-    /// the largest input-plus-output of any layer.
+    /// the largest input-plus-output of any layer. int8 layers keep their input's codes past
+    /// the work area.
     fn mlp(
         &self,
         widths: &Widths,
@@ -307,6 +330,8 @@ impl<'a> Model<'a> {
         relu_last: bool,
     ) -> Range<usize> {
         let front = (self.config().num_tables() + 1) * self.config().dim();
+        let back = per - self.codes_len();
+        let codes = back..per;
         let mut at_front = true;
         let mut output = 0..0;
         for l in 0..widths.layers() {
@@ -315,21 +340,19 @@ impl<'a> Model<'a> {
             let input = if at_front {
                 front..front + n_in
             } else {
-                per - n_in..per
+                back - n_in..back
             };
             output = if at_front {
-                per - n_out..per
+                back - n_out..back
             } else {
                 front..front + n_out
             };
-            kernels::linear(
-                &layer(&self.file, l),
-                scratch,
-                per,
+            let io = kernels::Io {
                 input,
-                output.clone(),
-                relu,
-            );
+                output: output.clone(),
+                codes: codes.clone(),
+            };
+            kernels::linear(&layer(&self.file, l), scratch, per, &io, relu);
             at_front = !at_front;
         }
         output

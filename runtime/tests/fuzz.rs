@@ -8,29 +8,34 @@
 use std::path::PathBuf;
 
 use mlet_formats::writer::RandomModel;
-use mlet_formats::{Config, DenseTransform, Dtype, EmbeddingDtype};
+use mlet_formats::{Config, DenseTransform, Dtype, EmbeddingDtype, MlpDtype};
 use mlet_runtime::{Error, Model};
 use proptest::prelude::*;
 
-/// Small valid models of every table dtype, to mutate.
+/// Small valid models of every table dtype, and format v2 ones (int4 tables, int8 layers), to
+/// mutate.
 fn seeds() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    for (i, emb) in [
-        EmbeddingDtype::F32,
-        EmbeddingDtype::F16,
-        EmbeddingDtype::Int8,
+    for (i, (emb, mlp)) in [
+        (EmbeddingDtype::F32, MlpDtype::F32),
+        (EmbeddingDtype::F16, MlpDtype::F32),
+        (EmbeddingDtype::Int8, MlpDtype::F32),
+        (EmbeddingDtype::Int4, MlpDtype::F32),
+        (EmbeddingDtype::Int8, MlpDtype::Int8),
+        (EmbeddingDtype::Int4, MlpDtype::Int8),
     ]
     .into_iter()
     .enumerate()
     {
         let config = Config::new(
             &[3, 1, 4],
-            2,
-            &[2, 3, 2],
+            3,
+            &[2, 3, 3],
             &[3, 1],
             DenseTransform::Log1p,
             emb,
         )
+        .and_then(|c| c.with_mlp_dtype(mlp))
         .unwrap();
         let model = RandomModel {
             config,
@@ -43,6 +48,9 @@ fn seeds() -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// Number of seed models.
+const SEEDS: usize = 6;
 
 /// One way of damaging a file.
 #[derive(Clone, Debug)]
@@ -136,7 +144,7 @@ proptest! {
 
     #[test]
     fn mutated_files_never_panic_and_both_parses_agree(
-        seed in 0usize..3,
+        seed in 0usize..SEEDS,
         mutations in proptest::collection::vec(mutation(), 1..4),
         dense in proptest::collection::vec(prop_oneof![any::<f32>(), -10.0f32..1000.0], 0..4),
         ids in proptest::collection::vec(any::<u32>(), 0..5),
@@ -152,7 +160,7 @@ proptest! {
 
     #[test]
     fn any_input_to_a_valid_model_is_ok_or_err(
-        seed in 0usize..3,
+        seed in 0usize..SEEDS,
         dense in proptest::collection::vec(any::<f32>(), 0..4),
         ids in proptest::collection::vec(any::<u32>(), 0..5),
         scratch_len in 0usize..64,
@@ -215,7 +223,7 @@ fn regenerate_corpus() {
     std::fs::create_dir_all(&dir).unwrap();
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
     let mut runner = TestRunner::new_with_rng(RunnerConfig::default(), rng);
-    let strategy = (0usize..3, proptest::collection::vec(mutation(), 1..3));
+    let strategy = (0usize..SEEDS, proptest::collection::vec(mutation(), 1..3));
     let mut kept = std::collections::HashMap::<String, usize>::new();
     for _ in 0..20_000 {
         let (seed, mutations) = strategy.new_tree(&mut runner).unwrap().current();

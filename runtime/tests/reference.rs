@@ -1,11 +1,22 @@
 //! The runtime against a plain f64 scorer written here from DESIGN.md's text, on random models
 //! of every dtype combination.
+//!
+//! int8 layers follow the text step by step: the input as f32 times its inverse scale (one f32
+//! multiply), rounded ties-to-even, plus the zero point, clamped to 0..=255; the sum of
+//! products in exact integers; `(acc as f32) * acc_scale + bias` in f32. The layer's input
+//! comes from f64 arithmetic here and from f32 in the runtime, so where a product lands within
+//! a hair of a rounding boundary the two may pick neighbouring codes: such examples are counted
+//! and left out of the comparison (the test requires them to be rare).
 
 use std::collections::HashMap;
 
 use mlet_formats::writer::{OwnedTensor, RandomModel};
-use mlet_formats::{Config, DenseTransform, Dtype, EmbeddingDtype};
+use mlet_formats::{Config, DenseTransform, Dtype, EmbeddingDtype, MlpDtype};
 use mlet_runtime::{Error, Model};
+
+/// An int8 layer's input closer than this (in code units) to a rounding boundary may round
+/// either way between f64 and f32 arithmetic.
+const BOUNDARY_MARGIN: f64 = 2e-5;
 
 /// A tensor's values as f64, decoded from its bytes.
 fn values(t: &OwnedTensor) -> Vec<f64> {
@@ -31,6 +42,12 @@ struct Reference {
     tensors: HashMap<String, Vec<f64>>,
 }
 
+/// A reference score, and whether every int8 layer input was clear of rounding boundaries.
+struct Scored {
+    probability: f64,
+    clear: bool,
+}
+
 impl Reference {
     fn new(model: &RandomModel) -> Reference {
         let writer = model.writer();
@@ -45,7 +62,10 @@ impl Reference {
         }
     }
 
-    fn layer(&self, group: &str, l: usize, x: &[f64], relu: bool) -> Vec<f64> {
+    fn layer(&self, group: &str, l: usize, x: &[f64], relu: bool, clear: &mut bool) -> Vec<f64> {
+        if self.config.mlp_dtype() == MlpDtype::Int8 {
+            return self.int8_layer(group, l, x, relu, clear);
+        }
         let w = &self.tensors[&format!("{group}.{l}.weight")];
         let b = &self.tensors[&format!("{group}.{l}.bias")];
         (0..b.len())
@@ -60,7 +80,59 @@ impl Reference {
             .collect()
     }
 
+    /// DESIGN.md's int8 layer: codes, exact integer sums, then two f32 operations.
+    fn int8_layer(
+        &self,
+        group: &str,
+        l: usize,
+        x: &[f64],
+        relu: bool,
+        clear: &mut bool,
+    ) -> Vec<f64> {
+        let t = |part: &str| &self.tensors[&format!("{group}.{l}.{part}")];
+        let (w, b, acc_scale) = (t("weight"), t("bias"), t("acc_scale"));
+        let (inv, zero) = (t("input_inv_scale"), t("input_zero"));
+        let pick = |v: &Vec<f64>, j: usize| if v.len() == 1 { v[0] } else { v[j] };
+        let codes: Vec<i64> = (0..x.len())
+            .map(|j| {
+                let v = (x[j] as f32) * pick(inv, j) as f32;
+                // A first layer's input (log1p, or the top input's dots) is computed in f64 here
+                // and in f32 by the runtime; later layers' inputs are the same f32 values.
+                let exact = x[j] * pick(inv, j);
+                if l == 0 && (exact - exact.floor() - 0.5).abs() < BOUNDARY_MARGIN {
+                    *clear = false;
+                }
+                let z = pick(zero, j);
+                let q = (v.round_ties_even() as f64 + z).clamp(0.0, 255.0);
+                (q - z) as i64
+            })
+            .collect();
+        (0..b.len())
+            .map(|o| {
+                let acc: i64 = (0..x.len())
+                    .map(|j| w[o * x.len() + j] as i64 * codes[j])
+                    .sum();
+                let y = (acc as f32) * acc_scale[o] as f32 + b[o] as f32;
+                if relu && y < 0.0 {
+                    0.0
+                } else {
+                    y as f64
+                }
+            })
+            .collect()
+    }
+
     fn score(&self, dense: &[f32], ids: &[u32]) -> f64 {
+        let scored = self.score_clear(dense, ids);
+        assert!(
+            scored.clear,
+            "an int8 layer input sits on a rounding boundary"
+        );
+        scored.probability
+    }
+
+    fn score_clear(&self, dense: &[f32], ids: &[u32]) -> Scored {
+        let mut clear = true;
         let c = &self.config;
         let d = c.dim();
         // Dense transform, then the bottom MLP with ReLU after every layer.
@@ -72,15 +144,30 @@ impl Reference {
             })
             .collect();
         for l in 0..c.bottom().layers() {
-            x = self.layer("bottom", l, &x, true);
+            x = self.layer("bottom", l, &x, true, &mut clear);
         }
         // z_0 is the bottom output; z_{t+1} is row raw_t mod n_t of table t.
         let mut z = vec![x];
         for (t, &raw) in ids.iter().enumerate() {
             let r = (raw % c.table_rows()[t]) as usize;
             let w = &self.tensors[&format!("emb.{t}.weight")];
-            let mut row: Vec<f64> = w[r * d..(r + 1) * d].to_vec();
-            if c.embedding_dtype() == EmbeddingDtype::Int8 {
+            let mut row: Vec<f64> = match c.embedding_dtype() {
+                // Two codes a byte, element 2c in the low nibble; ceil(d / 2) bytes a row.
+                EmbeddingDtype::Int4 => {
+                    let width = d.div_ceil(2);
+                    (0..d)
+                        .map(|k| {
+                            let byte = w[r * width + k / 2] as u8;
+                            f64::from(if k % 2 == 0 { byte & 15 } else { byte >> 4 })
+                        })
+                        .collect()
+                }
+                _ => w[r * d..(r + 1) * d].to_vec(),
+            };
+            if matches!(
+                c.embedding_dtype(),
+                EmbeddingDtype::Int8 | EmbeddingDtype::Int4
+            ) {
                 let pick = |v: &Vec<f64>| if v.len() == 1 { v[0] } else { v[r] };
                 let scale = pick(&self.tensors[&format!("emb.{t}.scale")]);
                 let offset = pick(&self.tensors[&format!("emb.{t}.offset")]);
@@ -97,9 +184,12 @@ impl Reference {
         }
         let layers = c.top().layers();
         for l in 0..layers {
-            top = self.layer("top", l, &top, l + 1 < layers);
+            top = self.layer("top", l, &top, l + 1 < layers, &mut clear);
         }
-        1.0 / (1.0 + (-top[0]).exp())
+        Scored {
+            probability: 1.0 / (1.0 + (-top[0]).exp()),
+            clear,
+        }
     }
 }
 
@@ -141,26 +231,31 @@ fn random_config(rng: &mut Rng, tables: usize, dim: u32, emb: EmbeddingDtype) ->
 #[test]
 fn runtime_matches_the_f64_reference_on_every_dtype_combination() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut checked = 0;
+    let (mut checked, mut on_boundary) = (0, 0);
     for emb in [
         EmbeddingDtype::F32,
         EmbeddingDtype::F16,
         EmbeddingDtype::Int8,
+        EmbeddingDtype::Int4,
     ] {
-        for mlp_dtype in [Dtype::F32, Dtype::F16] {
+        for mlp_dtype in [Dtype::F32, Dtype::F16, Dtype::I8] {
             for (int8_per_row, int8_scale_dtype) in [
                 (true, Dtype::F16),
                 (false, Dtype::F32),
                 (true, Dtype::F32),
                 (false, Dtype::F16),
             ] {
-                if emb != EmbeddingDtype::Int8 && !(int8_per_row && int8_scale_dtype == Dtype::F16)
-                {
+                // Scale settings only matter for quantized tables: one case for the others.
+                let default_scales = int8_per_row && int8_scale_dtype == Dtype::F16;
+                if !emb.is_quantized() && !default_scales {
                     continue;
                 }
                 for (tables, dim) in [(1, 1), (2, 3), (5, 8), (13, 16), (26, 4), (26, 64), (3, 64)]
                 {
-                    let config = random_config(&mut rng, tables, dim, emb);
+                    let mut config = random_config(&mut rng, tables, dim, emb);
+                    if mlp_dtype == Dtype::I8 {
+                        config = config.with_mlp_dtype(MlpDtype::Int8).unwrap();
+                    }
                     let model = RandomModel {
                         config,
                         mlp_dtype,
@@ -178,18 +273,29 @@ fn runtime_matches_the_f64_reference_on_every_dtype_combination() {
                             .collect();
                         let ids: Vec<u32> = (0..tables).map(|_| rng.next() as u32).collect();
                         let got = runtime.score(&dense, &ids, &mut scratch).unwrap();
-                        let want = reference.score(&dense, &ids);
+                        let want = reference.score_clear(&dense, &ids);
+                        checked += 1;
+                        if !want.clear {
+                            on_boundary += 1;
+                            continue;
+                        }
+                        let want = want.probability;
                         assert!(
                             (got as f64 - want).abs() <= 1e-5,
                             "{emb:?} mlp {mlp_dtype:?} per-row {int8_per_row} {int8_scale_dtype:?} T={tables} d={dim}: runtime {got}, reference {want}"
                         );
-                        checked += 1;
                     }
                 }
             }
         }
     }
-    assert_eq!(checked, (2 + 2 + 8) * 7 * 8);
+    // (f32 + f16 tables, 1 each) + (int8 + int4, 4 each), 3 MLP dtypes, 7 shapes, 8 inputs.
+    assert_eq!(checked, (1 + 1 + 4 + 4) * 3 * 7 * 8);
+    eprintln!("{on_boundary} of {checked} examples had an int8 input on a rounding boundary");
+    assert!(
+        on_boundary * 50 < checked,
+        "{on_boundary} of {checked} on a boundary"
+    );
 }
 
 /// Tables of more than 1 MB take the x86-64 path that prefetches every row of a tile first.
@@ -389,4 +495,134 @@ fn nan_weights_give_an_error_not_a_nan() {
         model.score(&[1.0], &[0], &mut scratch),
         Err(Error::NonFiniteScore)
     );
+}
+
+/// A one-layer int8 model (top only): table 0 of d = 1 holds `value`, so the top input is
+/// [z_0, z_1 . z_0] with z_0 from a bottom layer of weight `bottom_code`.
+fn int8_model(value: f32, bottom_code: i8, top_codes: [i8; 2], acc_scale: f32) -> Vec<u8> {
+    let config = Config::new(
+        &[1],
+        1,
+        &[1, 1],
+        &[1],
+        DenseTransform::Identity,
+        EmbeddingDtype::F32,
+    )
+    .unwrap()
+    .with_mlp_dtype(MlpDtype::Int8)
+    .unwrap();
+    let mut writer = mlet_formats::writer::ModelWriter::new(&config);
+    writer
+        .tensor("emb.0.weight", OwnedTensor::f32(&[1, 1], &[value]))
+        .tensor("bottom.0.weight", OwnedTensor::i8(&[1, 1], &[bottom_code]))
+        .tensor("bottom.0.bias", OwnedTensor::f32(&[1], &[0.0]))
+        .tensor("bottom.0.acc_scale", OwnedTensor::f32(&[1], &[1.0]))
+        .tensor("bottom.0.input_inv_scale", OwnedTensor::f32(&[1], &[1.0]))
+        .tensor("bottom.0.input_zero", OwnedTensor::u8(&[1], vec![0]))
+        .tensor("top.0.weight", OwnedTensor::i8(&[1, 2], &top_codes))
+        .tensor("top.0.bias", OwnedTensor::f32(&[1], &[0.0]))
+        .tensor("top.0.acc_scale", OwnedTensor::f32(&[1], &[acc_scale]))
+        .tensor("top.0.input_inv_scale", OwnedTensor::f32(&[2], &[1.0, 1.0]))
+        .tensor("top.0.input_zero", OwnedTensor::u8(&[2], vec![0, 128]));
+    writer.to_bytes().unwrap()
+}
+
+#[test]
+fn int8_layers_compute_the_rule_exactly() {
+    // dense 3 -> z_0 = relu(code 3 * w) = 3 * w; the dot z_1 . z_0 = value * z_0, coded with zero
+    // point 128; the logit = acc_scale * (w0 * code(z_0) + w1 * (code(dot) - 128)).
+    let logit = |bytes: &[u8], dense: f32| {
+        let model = Model::parse(bytes).unwrap();
+        let mut scratch = vec![0.0f32; model.scratch_len()];
+        let p = model.score(&[dense], &[0], &mut scratch).unwrap() as f64;
+        (p / (1.0 - p)).ln()
+    };
+    // -128 codes are not written by our exporter, but they compute exactly too.
+    let bytes = int8_model(2.0, -128, [-128, -128], 0.001);
+    // z_0 = relu(-128 * 3) = 0; the dot = 0 -> code 128 -> 0: logit 0.
+    assert!(logit(&bytes, 3.0).abs() < 1e-6);
+    let bytes = int8_model(0.5, 1, [-128, 127], 0.001);
+    // z_0 = 3, dot = 1.5 -> round_ties_even(1.5) = 2: codes 3 and 130 - 128 = 2.
+    let want = 0.001 * (-128.0 * 3.0 + 127.0 * 2.0);
+    assert!(
+        (logit(&bytes, 3.0) - want).abs() < 1e-4,
+        "{}",
+        logit(&bytes, 3.0)
+    );
+    // z_0 = 5, dot = 2.5 -> 2 (ties to even): codes 5 and 2.
+    let want = 0.001 * (-128.0 * 5.0 + 127.0 * 2.0);
+    assert!(
+        (logit(&bytes, 5.0) - want).abs() < 1e-4,
+        "{}",
+        logit(&bytes, 5.0)
+    );
+}
+
+#[test]
+fn a_nan_reaching_an_int8_layer_is_an_error_not_a_code() {
+    // An infinite table value makes the dot infinite (clamps to 255), and inf * 0 = NaN.
+    for (value, dense) in [(f32::INFINITY, 0.0), (f32::NAN, 1.0)] {
+        let bytes = int8_model(value, 1, [1, 1], 0.001);
+        let model = Model::parse(&bytes).unwrap();
+        let mut scratch = vec![0.0f32; model.scratch_len()];
+        assert_eq!(
+            model.score(&[dense], &[0], &mut scratch),
+            Err(Error::NonFiniteScore),
+            "table value {value}, dense {dense}"
+        );
+    }
+    // An infinite input clamps like any value beyond the range: a score, not an error.
+    let bytes = int8_model(f32::INFINITY, 1, [1, 1], 0.001);
+    let model = Model::parse(&bytes).unwrap();
+    let mut scratch = vec![0.0f32; model.scratch_len()];
+    assert!(model.score(&[2.0], &[0], &mut scratch).is_ok());
+}
+
+#[test]
+fn int4_tables_of_odd_width_ignore_the_padding_nibble() {
+    let config = Config::new(
+        &[2],
+        3,
+        &[1, 3],
+        &[1],
+        DenseTransform::Identity,
+        EmbeddingDtype::Int4,
+    )
+    .unwrap();
+    let model = RandomModel::new(config);
+    let mut writer = model.writer();
+    let reference = Reference::new(&model);
+    let clean = writer.to_bytes().unwrap();
+    // The same file with every padding nibble set.
+    let weight = writer
+        .tensors()
+        .iter()
+        .find(|(n, _)| n == "emb.0.weight")
+        .unwrap()
+        .1
+        .clone();
+    let mut codes = weight.bytes().to_vec();
+    for row in codes.chunks_mut(2) {
+        row[1] |= 0xf0;
+    }
+    writer.tensor("emb.0.weight", OwnedTensor::u8(&[2, 2], codes));
+    let mut names: Vec<_> = writer.tensors().to_vec();
+    names.retain(|(n, t)| n != "emb.0.weight" || t.bytes() != weight.bytes());
+    let mut dirty = mlet_formats::writer::ModelWriter::new(&config);
+    for (n, t) in names {
+        dirty.tensor(n, t);
+    }
+    let dirty = dirty.to_bytes().unwrap();
+    for bytes in [&clean, &dirty] {
+        let runtime = Model::parse(bytes).unwrap();
+        let mut scratch = vec![0.0f32; runtime.scratch_len()];
+        for id in 0..2u32 {
+            let got = runtime.score(&[1.5], &[id], &mut scratch).unwrap();
+            let want = reference.score(&[1.5], &[id]);
+            assert!(
+                (got as f64 - want).abs() <= 1e-6,
+                "row {id}: {got} vs {want}"
+            );
+        }
+    }
 }

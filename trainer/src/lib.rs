@@ -17,6 +17,7 @@
 //! | [`memory`] | what a run holds, estimated and checked before it starts; the peak it reached |
 //! | [`checkpoint`] | the whole training state in one file |
 //! | [`export`] | collapse, quantize and write a model file |
+//! | [`quantize`] | re-store a model file: int8 layers calibrated on data, F16 layers, int8/int4 tables |
 //! | [`score`] | scoring data through an exported file with `mlet-runtime` |
 //! | [`metrics`] | AUC, logloss, normalized entropy, accuracy |
 //! | [`footprint`] | the accuracy-against-bytes benchmark |
@@ -38,6 +39,7 @@ pub mod model;
 pub mod optim;
 pub mod output;
 pub mod plot;
+pub mod quantize;
 pub mod rng;
 pub mod score;
 pub mod shrink;

@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use anyhow::{anyhow, Context, Result};
+use mlet_formats::ModelFile;
 use mlet_runtime::Model;
 
 use crate::data::{Batch, BatchStream, ColumnSchema, DataSpec, ReadOptions};
@@ -27,6 +28,24 @@ pub fn score_file(
     Ok((probabilities, labels))
 }
 
+/// `spec`, read by the schema stored in the model `file` when it is a `csv:`, `tsv:` or
+/// `parquet:` spec without one (`require_labels`: whether the label column must be there).
+pub fn with_model_schema(
+    spec: &DataSpec,
+    file: &ModelFile<'_>,
+    require_labels: bool,
+) -> Result<DataSpec> {
+    if !spec.needs_schema() {
+        return Ok(spec.clone());
+    }
+    let stored = file.metadata(SCHEMA_KEY).with_context(|| {
+        format!("{spec} needs a schema, and the model file holds none (it was not trained on csv:, tsv: or parquet: data)")
+    })?;
+    let schema =
+        ColumnSchema::from_json(&metadata_text(stored)).context("the model file's schema")?;
+    spec.clone().with_schema(&schema, require_labels)
+}
+
 /// Scores `rows` of `spec` with the model file `bytes` batch by batch, in input order, handing
 /// each batch and its probabilities to `each`. A `csv:`, `tsv:` or `parquet:` spec without a
 /// schema is read by the schema stored in the model file.
@@ -38,16 +57,7 @@ pub fn score_batches(
     mut each: impl FnMut(&Batch, &[f32]) -> Result<()>,
 ) -> Result<()> {
     let model = Model::parse(bytes).map_err(|e| anyhow!("invalid model file: {e}"))?;
-    let spec = if spec.needs_schema() {
-        let stored = model.file().metadata(SCHEMA_KEY).with_context(|| {
-            format!("{spec} needs a schema, and the model file holds none (it was not trained on csv:, tsv: or parquet: data)")
-        })?;
-        let schema =
-            ColumnSchema::from_json(&metadata_text(stored)).context("the model file's schema")?;
-        spec.clone().with_schema(&schema, options.require_labels)?
-    } else {
-        spec.clone()
-    };
+    let spec = with_model_schema(spec, model.file(), options.require_labels)?;
     let config = model.config();
     let schema = spec.schema()?;
     if schema.num_dense != config.num_dense() || schema.num_tables != config.num_tables() {

@@ -2,12 +2,25 @@
 //! reference, times our scoring at batch 1 and batch 256 on one thread, and prints the figures
 //! as JSON for `benches/reference/run.sh`.
 //!
-//! usage: score_vs_reference OUT_DIR [MODEL criteo16|criteo4|small] [TABLES f32|f16|int8]
+//! usage: score_vs_reference OUT_DIR [MODEL criteo16|criteo4|small] [TABLES f32|f16|int8|int4]
+//! [MLP f32|int8]
+//!
+//! - `MODEL` (default `criteo16`): the paper's Criteo config at d = 16 or d = 4, or the small
+//!   DLRM; 26 tables of 65,536 rows.
+//! - `TABLES` (default `f32`): the tables' dtype; int8 and int4 have per-row F16 scales.
+//! - `MLP` (default `f32`): `int8` writes a format v2 file whose every layer is an int8 layer
+//!   (random I8 codes, per-tensor input scales in even layers and per-column ones in odd
+//!   layers, random zero points; `mlet_formats::writer::RandomModel`). The JSON then has
+//!   `"mlp":"int8"`; it always has the `mlp` key.
+//!
+//! Files written to `OUT_DIR`: `model.safetensors`, `dense.f32` and `ids.u32` (1,024 examples),
+//! `probs.f32` (our probabilities, bits as u32 LE). The last three arguments are positional, so
+//! older calls (two or three arguments) work as before.
 
 use std::time::Instant;
 
-use mlet_benches::{criteo_inputs, criteo_model, small_model};
-use mlet_formats::EmbeddingDtype;
+use mlet_benches::{criteo_inputs, criteo_model_mlp, small_model_mlp};
+use mlet_formats::{EmbeddingDtype, MlpDtype};
 use mlet_runtime::{Model, MAX_TILE};
 
 const EXAMPLES: usize = 1024;
@@ -31,20 +44,27 @@ fn median_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: score_vs_reference OUT_DIR [criteo16|criteo4|small] [f32|f16|int8]";
+    let usage =
+        "usage: score_vs_reference OUT_DIR [criteo16|criteo4|small] [f32|f16|int8|int4] [f32|int8]";
     let out = std::path::PathBuf::from(args.next().ok_or(usage)?);
     let name = args.next().unwrap_or_else(|| "criteo16".into());
     let dtype = match args.next().as_deref() {
         None | Some("f32") => EmbeddingDtype::F32,
         Some("f16") => EmbeddingDtype::F16,
         Some("int8") => EmbeddingDtype::Int8,
+        Some("int4") => EmbeddingDtype::Int4,
         Some(other) => return Err(format!("unknown table dtype {other}").into()),
+    };
+    let mlp = match args.next().as_deref() {
+        None | Some("f32") => MlpDtype::F32,
+        Some("int8") => MlpDtype::Int8,
+        Some(other) => return Err(format!("unknown MLP dtype {other}").into()),
     };
     std::fs::create_dir_all(&out)?;
     let bytes = match name.as_str() {
-        "criteo16" => criteo_model(16, ROWS, dtype),
-        "criteo4" => criteo_model(4, ROWS, dtype),
-        "small" => small_model(ROWS, dtype),
+        "criteo16" => criteo_model_mlp(16, ROWS, dtype, mlp),
+        "criteo4" => criteo_model_mlp(4, ROWS, dtype, mlp),
+        "small" => small_model_mlp(ROWS, dtype, mlp),
         _ => return Err(usage.into()),
     };
     let model = Model::parse(&bytes)?;
@@ -98,8 +118,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::hint::black_box(r.ok());
     });
     println!(
-        "{{\"model\":\"{name}\",\"tables\":\"{}\",\"model_bytes\":{},\"scratch_bytes\":{},\"batch1_s\":{batch1:e},\"batch256_s\":{batch256:e},\"threads\":1}}",
+        "{{\"model\":\"{name}\",\"tables\":\"{}\",\"mlp\":\"{}\",\"model_bytes\":{},\"scratch_bytes\":{},\"batch1_s\":{batch1:e},\"batch256_s\":{batch256:e},\"threads\":1}}",
         dtype.as_str(),
+        mlp.as_str(),
         bytes.len(),
         model.scratch_len() * 4
     );

@@ -11,7 +11,7 @@
 //! Without `--model`, `check` uses the four random check models ([`check_models`]) and
 //! `footprint` adds the paper's Criteo configuration ([`criteo_models`]). With `--model`, the given
 //! files (trained models) are used instead. `--code-budget` makes `footprint` fail when an image's
-//! runtime code is larger (CI holds the runtime to the 12 KB it is meant to fit).
+//! runtime code is larger (CI holds the runtime, F32 and int8 paths, to 16 KB on the M4).
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! applies to their headers, and the host's scores the device's are compared with.
 
 use mlet_formats::writer::RandomModel;
-use mlet_formats::{Config, DenseTransform, Dtype, EmbeddingDtype};
+use mlet_formats::{Config, DenseTransform, Dtype, EmbeddingDtype, MlpDtype};
 
 use crate::rows::Rows;
 use crate::Result;
@@ -46,7 +46,14 @@ fn random_model(
         .copied()
         .collect();
     let top: Vec<u32> = top_hidden.iter().chain(&[1]).copied().collect();
+    // `Dtype::I8` stands for int8 layers (format v2).
+    let mlp = if mlp_dtype == Dtype::I8 {
+        MlpDtype::Int8
+    } else {
+        MlpDtype::F32
+    };
     let config = Config::new(rows, dim, &bottom, &top, DenseTransform::Log1p, embedding)
+        .and_then(|c| c.with_mlp_dtype(mlp))
         .expect("the check configurations are valid");
     let model = RandomModel {
         config,
@@ -58,7 +65,7 @@ fn random_model(
     model.writer().to_bytes().expect("random models are valid")
 }
 
-/// The four check models, random weights: 26 tables with the Criteo cardinalities capped at the
+/// The five check models, random weights: 26 tables with the Criteo cardinalities capped at the
 /// largest power of two (at most 2^14) that keeps the file within [`CHECK_MODEL_MAX_BYTES`];
 /// bottom 13-64-32-d, top 64-32-1.
 ///
@@ -68,6 +75,7 @@ fn random_model(
 /// | `d4-int8-table` | d=4 int8, per-table F32 scale/offset | F32 |
 /// | `d8-f16` | d=8 F16 | F16 |
 /// | `d16-f32` | d=16 F32 | F32 |
+/// | `d5-int4-int8mlp` | d=5 int4 (odd: a padding nibble a row), per-row F16 | int8 (v2) |
 pub fn check_models() -> Vec<NamedModel> {
     let specs = [
         (
@@ -106,6 +114,15 @@ pub fn check_models() -> Vec<NamedModel> {
             true,
             Dtype::F16,
         ),
+        (
+            "d5-int4-int8mlp",
+            "d=5 int4 per-row (F16 scales), int8 MLP (format v2)",
+            5,
+            EmbeddingDtype::Int4,
+            Dtype::I8,
+            true,
+            Dtype::F16,
+        ),
     ];
     specs
         .iter()
@@ -139,9 +156,11 @@ pub fn check_models() -> Vec<NamedModel> {
         .collect()
 }
 
-/// The paper's Criteo configuration (26 tables, bottom 13-512-256-64-d, top 512-256-1, F32 MLPs),
-/// random weights: plain d=16 f32 with 2^11 rows per table, and MLET-shaped d=4 int8 per-row
-/// (F16 scale and offset) with 2^14 rows per table.
+/// The paper's Criteo configuration (26 tables, bottom 13-512-256-64-d, top 512-256-1), random
+/// weights: plain d=16 f32 with 2^11 rows per table and MLET-shaped d=4 int8 per-row (F16 scale
+/// and offset) with 2^14 rows per table, both with F32 MLPs; and MLET-shaped d=4 with 2^14 rows
+/// per table and an int8 MLP (format v2): int4 tables per row (F16), int8 tables per table
+/// (F32), and int8 tables per row (F16), the largest that still fits the 4 MiB flash.
 pub fn criteo_models() -> Vec<NamedModel> {
     let plain = random_model(
         &[1 << 11; 26],
@@ -165,7 +184,52 @@ pub fn criteo_models() -> Vec<NamedModel> {
         Dtype::F16,
         12,
     );
-    vec![
+    let narrow = |tables, per_row, scale, seed| {
+        random_model(
+            &[1 << 14; 26],
+            4,
+            &[512, 256, 64],
+            &[512, 256],
+            tables,
+            Dtype::I8,
+            per_row,
+            scale,
+            seed,
+        )
+    };
+    let narrow_models = [
+        (
+            "criteo-d4-int4row-int8mlp-2p14",
+            "int4 per-row (F16)",
+            EmbeddingDtype::Int4,
+            true,
+            Dtype::F16,
+        ),
+        (
+            "criteo-d4-int8table-int8mlp-2p14",
+            "int8 per-table (F32)",
+            EmbeddingDtype::Int8,
+            false,
+            Dtype::F32,
+        ),
+        (
+            "criteo-d4-int8row-int8mlp-2p14",
+            "int8 per-row (F16)",
+            EmbeddingDtype::Int8,
+            true,
+            Dtype::F16,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (name, tables, dtype, per_row, scale))| NamedModel {
+        name: name.into(),
+        description: format!(
+            "paper Criteo config, MLET-shaped d=4 {tables}, int8 MLP, 2^14 rows/table, random weights"
+        ),
+        bytes: narrow(dtype, per_row, scale, 13 + i as u64),
+    });
+    let mut models = vec![
         NamedModel {
             name: "criteo-d16-f32-2p11".into(),
             description: "paper Criteo config, plain d=16 f32, 2^11 rows/table, random weights"
@@ -179,7 +243,9 @@ pub fn criteo_models() -> Vec<NamedModel> {
                     .into(),
             bytes: mlet,
         },
-    ]
+    ];
+    models.extend(narrow_models);
+    models
 }
 
 /// Bytes of a model's embedding tables (weights, scales, offsets) and of its MLPs.
@@ -282,7 +348,7 @@ mod tests {
     #[test]
     fn check_models_fit_and_differ() {
         let models = check_models();
-        assert_eq!(models.len(), 4);
+        assert_eq!(models.len(), 5);
         for m in &models {
             assert!(
                 m.bytes.len() <= CHECK_MODEL_MAX_BYTES,

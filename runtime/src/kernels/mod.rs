@@ -15,6 +15,12 @@
 //! - `avx.rs`: on x86-64, a default build (SSE2) with the `dispatch` feature runs the layers in
 //!   AVX2 or AVX-512 registers when the CPU has them, picked at run time.
 //! - `rows.rs`: embedding rows, read and dequantized, and prefetched on x86-64.
+//! - `int8.rs`: int8 layers (format v2), whose sums are exact integers: there the rule above
+//!   does not apply, and any order or instruction set gives the same bits. On x86-64,
+//!   `sse2_int8.rs` (the baseline) and `avx_int8.rs` (AVX2, AVX-512, VNNI, picked at run time)
+//!   share their block loop through `simd_int8.rs`.
+//! - `interaction.rs`: the top input: z_0 and the pairwise dots, side by side on the host (16
+//!   with AVX-512, picked at run time), each in `dot`'s order.
 
 use core::ops::Range;
 
@@ -27,9 +33,19 @@ use mlet_formats::{Dtype, LayerTensors, Tensor};
     not(target_feature = "avx")
 ))]
 mod avx;
+#[cfg(all(target_arch = "x86_64", feature = "dispatch"))]
+mod avx_int8;
+mod int8;
+mod interaction;
 mod lanes;
 mod rows;
+#[cfg(target_arch = "x86_64")]
+mod simd_int8;
+#[cfg(target_arch = "x86_64")]
+mod sse2_int8;
 
+pub(crate) use int8::{Io, CODES_CHUNK};
+pub(crate) use interaction::{top_inputs, TopInput};
 use lanes::{add_lanes, add_products, lanes, reduce, reduce8, Lanes, ZERO};
 #[cfg(target_arch = "x86_64")]
 pub(crate) use rows::prefetch_row;
@@ -291,16 +307,35 @@ fn element(t: &Tensor<'_>, i: usize) -> f32 {
 }
 
 /// For every example of `scratch` (one per `per` values): `y = W x + b`, then ReLU if asked,
-/// with `x` at `input` and `y` at `output`. `W` is [output.len(), input.len()] row-major.
+/// with `x` at `io.input` and `y` at `io.output`. `W` is [output.len(), input.len()] row-major.
+/// An int8 layer writes its input's codes at `io.codes` first.
 pub(crate) fn linear(
     layer: &LayerTensors<'_>,
     scratch: &mut [f32],
     per: usize,
-    input: Range<usize>,
-    output: Range<usize>,
+    io: &Io,
     relu: bool,
 ) {
-    let io = (input, output);
+    if let Some(int8) = &layer.int8 {
+        #[cfg(all(target_arch = "x86_64", feature = "dispatch"))]
+        if avx_int8::linear(layer, int8, scratch, per, io, relu) {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        int8::linear_int8::<sse2_int8::Sse2, 4, 2, 4>(
+            sse2_int8::Sse2,
+            layer,
+            int8,
+            scratch,
+            per,
+            io,
+            relu,
+        );
+        #[cfg(not(target_arch = "x86_64"))]
+        int8::linear_int8::<int8::Plain, 1, 1, 1>(int8::Plain, layer, int8, scratch, per, io, relu);
+        return;
+    }
+    let io = (io.input.clone(), io.output.clone());
     #[cfg(all(
         target_arch = "x86_64",
         feature = "dispatch",

@@ -9,12 +9,15 @@ use mlet_formats::EmbeddingDtype;
 use mlet_trainer::data::{ColumnSchema, DataSpec, WriteFormat, DEFAULT_SYNTHETIC_RANK};
 use mlet_trainer::export::Int8Scale;
 use mlet_trainer::optim::OptimizerKind;
+use mlet_trainer::quantize::{InputScale, Layers};
 
 const EXAMPLES: &str = "\
 Examples:
   mlet demo
   mlet synth --rows 100000 --out rows.tsv
   mlet train --data criteo:rows.tsv --val-fraction 0.2 --dim 4 --mlet-k 64 --dtype int8 --out m.mlet
+  mlet train --data criteo:rows.tsv --val-fraction 0.2 --dtype int4 --mlp-dtype int8 --out small.mlet
+  mlet quantize --model m.mlet --out m-int8.mlet --calibration criteo:rows.tsv --mlp-dtype int8
   mlet eval --model m.mlet --data criteo:rows.tsv
   mlet score --model m.mlet --data criteo:rows.tsv --out scores.txt
   mlet inspect --model m.mlet
@@ -43,6 +46,9 @@ pub enum Command {
     Score(ScoreArgs),
     /// Show a model file's configuration, metadata, tensors and bytes.
     Inspect(InspectArgs),
+    /// Re-export a trained model file without retraining: int8 layers calibrated on data (format
+    /// v2), F16 layers, int8 or int4 tables; prints the AUC of both files and the bytes by part.
+    Quantize(QuantizeArgs),
     /// Write synthetic rows as a Criteo TSV, CSV, TSV or Parquet file.
     Synth(SynthArgs),
     /// Train plain d=16, plain d=4 and MLET d=4 (k=64) on built-in synthetic data, export int8,
@@ -68,6 +74,9 @@ pub enum TableDtype {
     F16,
     /// 1-byte codes with a scale and offset per row or per table (--int8-scale).
     Int8,
+    /// 4-bit codes, two a byte, with a scale and offset per row or per table (--int8-scale;
+    /// format v2).
+    Int4,
 }
 
 impl From<TableDtype> for EmbeddingDtype {
@@ -76,8 +85,78 @@ impl From<TableDtype> for EmbeddingDtype {
             TableDtype::F32 => EmbeddingDtype::F32,
             TableDtype::F16 => EmbeddingDtype::F16,
             TableDtype::Int8 => EmbeddingDtype::Int8,
+            TableDtype::Int4 => EmbeddingDtype::Int4,
         }
     }
+}
+
+/// How the MLP layers are stored in an exported file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MlpDtype {
+    /// F32 weights and biases.
+    F32,
+    /// IEEE half weights and biases.
+    F16,
+    /// int8 layers with integer arithmetic (format v2), calibrated on data (--calibration).
+    Int8,
+}
+
+impl From<MlpDtype> for Layers {
+    fn from(dtype: MlpDtype) -> Layers {
+        match dtype {
+            MlpDtype::F32 => Layers::F32,
+            MlpDtype::F16 => Layers::F16,
+            MlpDtype::Int8 => Layers::Int8,
+        }
+    }
+}
+
+/// Most calibration rows by default: enough for stable ranges, a few seconds of f32 forward.
+pub const DEFAULT_CALIBRATION_ROWS: u64 = 8192;
+
+/// `quantize`.
+#[derive(Args)]
+pub struct QuantizeArgs {
+    /// The trained model file (F32 or F16 layers).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The re-exported file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Rows to calibrate int8 layers on (their first --calibration-rows rows); also the rows
+    /// the AUCs are reported on unless --val is given.
+    #[arg(long)]
+    pub calibration: DataSpec,
+    /// Most calibration rows.
+    #[arg(long, default_value_t = DEFAULT_CALIBRATION_ROWS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub calibration_rows: u64,
+    /// Rows to report the AUC of both files on (default: the calibration rows).
+    #[arg(long)]
+    pub val: Option<DataSpec>,
+    /// Table dtype of the new file (default: the tables as they are).
+    #[arg(long, value_enum)]
+    pub dtype: Option<TableDtype>,
+    /// int8/int4 tables: one F16 scale and offset per row, or one F32 pair per table.
+    #[arg(long, value_enum, default_value_t = Int8Scale::Row)]
+    pub int8_scale: Int8Scale,
+    /// How the layers are stored.
+    #[arg(long, value_enum, default_value_t = MlpDtype::Int8)]
+    pub mlp_dtype: MlpDtype,
+    /// int8 layers: per layer the input scale shape nearer the F32 outputs on the calibration
+    /// rows (auto), or everywhere per tensor or per column.
+    #[arg(long, value_enum, default_value_t = InputScale::Auto)]
+    pub input_scale: InputScale,
+    /// int8 layers: the share of calibration values left out at each end of an input range
+    /// (0: the smallest and largest value).
+    #[arg(long, default_value_t = 0.0, value_parser = below_half)]
+    pub calibration_clip: f64,
+    /// Skip and count malformed lines instead of stopping.
+    #[arg(long)]
+    pub skip_bad_lines: bool,
+    /// End with one JSON line (both AUCs, both files' bytes).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where training computes.
@@ -302,7 +381,7 @@ pub struct ShrinkArgs {
     #[command(flatten)]
     pub columns: SchemaArgs,
     /// The AUC the smallest model may lose against the best.
-    #[arg(long, default_value_t = 0.001, value_parser = auc_loss)]
+    #[arg(long, default_value_t = 0.001, value_parser = below_half)]
     pub max_auc_loss: f64,
     /// The CI smoke test: 60k/10k/10k rows and a small grid.
     #[arg(long)]
@@ -420,9 +499,27 @@ pub struct TrainArgs {
     /// Exported table dtype.
     #[arg(long, value_enum, default_value_t = TableDtype::F32)]
     pub dtype: TableDtype,
-    /// int8 scales: one F16 scale and offset per row, or one F32 pair per table.
+    /// int8/int4 scales: one F16 scale and offset per row, or one F32 pair per table.
     #[arg(long, value_enum, default_value_t = Int8Scale::Row)]
     pub int8_scale: Int8Scale,
+    /// Exported layer dtype; int8 layers are calibrated (--calibration) and both AUCs printed.
+    #[arg(long, value_enum, default_value_t = MlpDtype::F32)]
+    pub mlp_dtype: MlpDtype,
+    /// Rows to calibrate int8 layers on (default: the validation rows).
+    #[arg(long)]
+    pub calibration: Option<DataSpec>,
+    /// Most calibration rows.
+    #[arg(long, default_value_t = DEFAULT_CALIBRATION_ROWS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub calibration_rows: u64,
+    /// int8 layers: per layer the input scale shape nearer the F32 outputs on the calibration
+    /// rows (auto), or everywhere per tensor or per column.
+    #[arg(long, value_enum, default_value_t = InputScale::Auto)]
+    pub input_scale: InputScale,
+    /// int8 layers: the share of calibration values left out at each end of an input range
+    /// (0: the smallest and largest value).
+    #[arg(long, default_value_t = 0.0, value_parser = below_half)]
+    pub calibration_clip: f64,
     /// Skip and count malformed lines instead of stopping.
     #[arg(long)]
     pub skip_bad_lines: bool,
@@ -513,8 +610,9 @@ fn positive_finite(s: &str) -> Result<f64, String> {
     }
 }
 
-/// An AUC difference in [0, 0.5).
-fn auc_loss(s: &str) -> Result<f64, String> {
+/// A number in [0, 0.5): an AUC difference, or a share of values left out at each end of a
+/// range.
+fn below_half(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..0.5).contains(&v) => Ok(v),
         Ok(_) => Err("must be at least 0 and below 0.5".into()),
@@ -558,6 +656,10 @@ mod tests {
         assert!(positive_finite("-1").is_err());
         assert_eq!(positive_finite("0.5"), Ok(0.5));
         assert!(fraction("1").is_err() && fraction("0").is_err());
+        assert!(
+            below_half("0.5").is_err() && below_half("-0.1").is_err() && below_half("nan").is_err()
+        );
+        assert_eq!(below_half("0"), Ok(0.0));
         assert!(width("0").is_err() && width("65537").is_err());
         assert_eq!(count("3"), Ok(3));
         assert_eq!(hidden_widths("64-32"), Ok(HiddenWidths(vec![64, 32])));

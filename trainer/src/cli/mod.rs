@@ -1,6 +1,6 @@
 //! The `mlet` command line: [`args`] defines every command and flag, and each command has its
-//! handler in a module of its own (`train`, `eval`, `score`, `inspect`, `synth`, `footprint`,
-//! `shrink`);
+//! handler in a module of its own (`train`, `eval`, `score`, `inspect`, `quantize`, `synth`,
+//! `footprint`, `shrink`);
 //! `print` holds what several of them print.
 //!
 //! Exit status: 0 on success, 1 on an error (printed as `error: ...` on standard error), 130
@@ -13,6 +13,7 @@ mod eval;
 mod footprint;
 mod inspect;
 mod print;
+mod quantize;
 mod score;
 mod shrink;
 mod synth;
@@ -54,6 +55,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Eval(args) => eval::run(args),
         Command::Score(args) => score::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Quantize(args) => quantize::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Demo => {
             mlet_trainer::demo::run(&mut std::io::stdout().lock())?;

@@ -3,16 +3,17 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use mlet_trainer::data::ReadOptions;
 use mlet_trainer::export::{collapse_gap, export};
 use mlet_trainer::output::check_file_output;
+use mlet_trainer::quantize::{quantize_file, Layers, Rows, Settings};
 use mlet_trainer::train::{train, training_info, TrainSettings, Validation};
 use serde_json::json;
 
 use super::args::{DeviceKind, TrainArgs};
-use super::print::{metrics_line, sizes_json};
+use super::print::{metrics_line, report_json, report_lines, sizes_json};
 
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let (data, val) = super::with_columns(&args.columns, args.data.clone(), args.val.clone())?;
@@ -25,6 +26,14 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         let mut probe = TrainSettings::new(data.clone());
         probe.checkpoint = args.checkpoint.clone();
         check_file_output(&probe.checkpoint_path(), "--checkpoint")?;
+    }
+    let layers = Layers::from(args.mlp_dtype);
+    if layers == Layers::Int8
+        && args.calibration.is_none()
+        && args.val.is_none()
+        && args.val_fraction.is_none()
+    {
+        bail!("--mlp-dtype int8 calibrates on the validation rows: give --val, --val-fraction or --calibration");
     }
     let mut settings = TrainSettings::new(data);
     settings.validation = match (val, args.val_fraction) {
@@ -101,11 +110,71 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         gap = Some(g);
     }
     let mut sizes = None;
+    let mut quantized = None;
     if let Some(out) = &out {
         let info = training_info(&settings, &report);
         let dtype = args.dtype.into();
-        let s = export(&report.model, dtype, args.int8_scale, &info, out)?;
-        writeln!(log, "exported {} ({}): {s}", out.display(), dtype.as_str())?;
+        let s = if layers == Layers::F32 {
+            export(&report.model, dtype, args.int8_scale, &info, out)?
+        } else {
+            // The F32 file first (beside the output, streamed), then its layers re-stored
+            // (int8: calibrated) into the output, and both scored.
+            let f32_file = out.with_file_name(format!(
+                ".{}.f32.tmp{}",
+                out.file_name().unwrap_or_default().to_string_lossy(),
+                std::process::id()
+            ));
+            let quantized_report = (|| -> Result<_> {
+                export(&report.model, dtype, args.int8_scale, &info, &f32_file)?;
+                let validation = match &plan.validation {
+                    Some((spec, range)) => Rows {
+                        spec: spec.clone(),
+                        range: range.clone(),
+                        options,
+                    },
+                    None => Rows {
+                        spec: args.calibration.clone().context("no rows to score")?,
+                        range: 0..args.calibration_rows,
+                        options,
+                    },
+                };
+                let calibration = match &args.calibration {
+                    Some(spec) => Rows {
+                        spec: spec.clone(),
+                        range: 0..args.calibration_rows,
+                        options,
+                    },
+                    None => Rows {
+                        range: validation.range.start
+                            ..validation
+                                .range
+                                .end
+                                .min(validation.range.start + args.calibration_rows),
+                        ..validation.clone()
+                    },
+                };
+                let quant = Settings {
+                    tables: None,
+                    layers,
+                    input_scale: args.input_scale,
+                    clip: args.calibration_clip,
+                };
+                quantize_file(&f32_file, &quant, Some(&calibration), &validation, out)
+            })();
+            let _ = std::fs::remove_file(&f32_file);
+            let r = quantized_report?;
+            writeln!(log, "{}", report_lines(&r, "f32 layers", layers.as_str()))?;
+            let s = r.after_bytes;
+            quantized = Some(r);
+            s
+        };
+        writeln!(
+            log,
+            "exported {} ({} tables, {} layers): {s}",
+            out.display(),
+            dtype.as_str(),
+            layers.as_str()
+        )?;
         sizes = Some(s);
     }
     if args.json {
@@ -131,6 +200,9 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         // collapse check and the export).
         line["training_peak_rss_bytes"] = json!(training_peak);
         line["peak_rss_bytes"] = json!(mlet_trainer::memory::peak_rss());
+        if let Some(r) = &quantized {
+            line["quantized"] = report_json(r);
+        }
         writeln!(std::io::stdout().lock(), "{line}")?;
     }
     Ok(ExitCode::SUCCESS)
