@@ -20,7 +20,6 @@
 use anyhow::{bail, ensure, Result};
 use candle_core::{DType, Device, Tensor, Var, D};
 use mlet_formats::ids::row_of;
-use mlet_formats::{Dtype, EmbeddingDtype, ModelFile};
 
 use crate::checkpoint::TensorSource;
 use crate::data::Batch;
@@ -146,78 +145,6 @@ fn normal(rng: &mut Rng, shape: (usize, usize), std: f64, device: &Device) -> Re
 }
 
 impl Dlrm {
-    /// The model an exported file holds, with plain tables (E_t as stored) and its MLPs: what
-    /// re-exporting a trained file in other dtypes starts from. The tables must be F32 (other
-    /// dtypes have already lost precision), the MLP weights F32 or F16.
-    pub fn from_file(file: &ModelFile<'_>, device: &Device) -> Result<Dlrm> {
-        let config = file.config();
-        ensure!(
-            config.embedding_dtype() == EmbeddingDtype::F32,
-            "the model's tables are {}; re-exporting needs a model with f32 tables",
-            config.embedding_dtype().as_str()
-        );
-        let hidden = |w: &mlet_formats::Widths| -> Vec<usize> {
-            let all = w.as_slice();
-            all[1..all.len() - 1].iter().map(|&v| v as usize).collect()
-        };
-        let spec = ModelSpec {
-            num_dense: config.num_dense(),
-            table_rows: config.table_rows().iter().map(|&n| n as usize).collect(),
-            dim: config.dim(),
-            mlet_k: 0,
-            bottom_hidden: hidden(config.bottom()),
-            top_hidden: hidden(config.top()),
-            mlet_init_scale: 1.0,
-        };
-        let values = |t: &mlet_formats::Tensor<'_>| -> Vec<f32> {
-            match t.dtype {
-                Dtype::F16 => t
-                    .bytes
-                    .chunks_exact(2)
-                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                    .collect(),
-                _ => t
-                    .bytes
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-            }
-        };
-        let mut rows = Vec::new();
-        for t in 0..config.num_tables() {
-            rows.extend(values(&file.table(t).weight));
-        }
-        let total: usize = spec.table_rows.iter().sum();
-        let joined_rows = Tensor::from_vec(rows, (total, spec.dim), device)?;
-        let layers = |group: &str| -> Result<Vec<Linear>> {
-            let widths = if group == "bottom" {
-                config.bottom()
-            } else {
-                config.top()
-            };
-            (0..widths.layers())
-                .map(|l| {
-                    let (n_in, n_out) = widths.layer(l);
-                    let tensors = if group == "bottom" {
-                        file.bottom_layer(l)
-                    } else {
-                        file.top_layer(l)
-                    };
-                    let weight = Tensor::from_vec(values(&tensors.weight), (n_out, n_in), device)?;
-                    let bias = Tensor::from_vec(values(&tensors.bias), n_out, device)?;
-                    Ok(Linear {
-                        weight: Var::from_tensor(&weight)?,
-                        bias: Var::from_tensor(&bias)?,
-                    })
-                })
-                .collect()
-        };
-        let bottom = layers("bottom")?;
-        let top = layers("top")?;
-        let pair_index = pair_index(spec.table_rows.len(), device)?;
-        Dlrm::assemble(spec, bottom, top, joined_rows, None, pair_index, device)
-    }
-
     /// A freshly initialised model (see the module doc), seeded by `seed`.
     pub fn new(spec: ModelSpec, seed: u64, device: &Device) -> Result<Dlrm> {
         ensure!(spec.dim > 0, "the embedding width must be at least 1");

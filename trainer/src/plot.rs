@@ -179,19 +179,20 @@ fn draw(
 }
 
 /// Marker `v` (a variant) in `color` at data coordinates `c`: filled and open circles, filled
-/// and open triangles, a cross, a dot, then again.
+/// and open triangles, a cross, a dot; then the same six half the size.
 fn marker<DB: DrawingBackend>(
     c: (f64, f64),
     v: usize,
     color: RGBColor,
 ) -> DynElement<'static, DB, (f64, f64)> {
+    let size = if v % 12 < 6 { 2 } else { 1 };
     match v % 6 {
-        0 => Circle::new(c, 5, color.filled()).into_dyn(),
-        1 => Circle::new(c, 5, color.stroke_width(2)).into_dyn(),
-        2 => TriangleMarker::new(c, 6, color.filled()).into_dyn(),
-        3 => TriangleMarker::new(c, 6, color.stroke_width(2)).into_dyn(),
-        4 => Cross::new(c, 5, color.stroke_width(2)).into_dyn(),
-        _ => Circle::new(c, 3, color.filled()).into_dyn(),
+        0 => Circle::new(c, 3 * size - 1, color.filled()).into_dyn(),
+        1 => Circle::new(c, 3 * size - 1, color.stroke_width(2)).into_dyn(),
+        2 => TriangleMarker::new(c, 3 * size, color.filled()).into_dyn(),
+        3 => TriangleMarker::new(c, 3 * size, color.stroke_width(2)).into_dyn(),
+        4 => Cross::new(c, 3 * size - 1, color.stroke_width(2)).into_dyn(),
+        _ => Circle::new(c, size + 1, color.filled()).into_dyn(),
     }
 }
 
@@ -201,13 +202,14 @@ fn legend_marker<DB: DrawingBackend>(
     v: usize,
     color: RGBColor,
 ) -> DynElement<'static, DB, (i32, i32)> {
+    let size = if v % 12 < 6 { 2 } else { 1 };
     match v % 6 {
-        0 => Circle::new(c, 5, color.filled()).into_dyn(),
-        1 => Circle::new(c, 5, color.stroke_width(2)).into_dyn(),
-        2 => TriangleMarker::new(c, 6, color.filled()).into_dyn(),
-        3 => TriangleMarker::new(c, 6, color.stroke_width(2)).into_dyn(),
-        4 => Cross::new(c, 5, color.stroke_width(2)).into_dyn(),
-        _ => Circle::new(c, 3, color.filled()).into_dyn(),
+        0 => Circle::new(c, 3 * size - 1, color.filled()).into_dyn(),
+        1 => Circle::new(c, 3 * size - 1, color.stroke_width(2)).into_dyn(),
+        2 => TriangleMarker::new(c, 3 * size, color.filled()).into_dyn(),
+        3 => TriangleMarker::new(c, 3 * size, color.stroke_width(2)).into_dyn(),
+        4 => Cross::new(c, 3 * size - 1, color.stroke_width(2)).into_dyn(),
+        _ => Circle::new(c, size + 1, color.filled()).into_dyn(),
     }
 }
 

@@ -44,7 +44,7 @@ fn quick_search_answers_and_its_command_makes_the_model() {
     }
     // Each cell scored in every export at one rate: its best on validation.
     let summary = lines(&out.join("shrink.csv"));
-    assert_eq!(summary.len(), 6 * 4, "{summary:?}");
+    assert_eq!(summary.len(), 6 * 12, "{summary:?}");
     for row in &summary {
         let val = |lr: &str| -> f64 {
             let t = trainings

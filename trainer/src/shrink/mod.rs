@@ -9,8 +9,9 @@
 //!   `ceil(fraction x distinct values)` rows, and ids share rows by `raw mod n`).
 //! - Every cell is trained at every learning rate of a small grid (one seed) and keeps the rate
 //!   with the best validation AUC: each model at its own best rate, never one shared rate.
-//! - The cell's f32 file is then exported in every table and MLP dtype (`exports`), and every
-//!   file is scored on the test rows by `mlet-runtime`.
+//! - The cell's f32 file is then exported in every table dtype with F32 and with int8 layers
+//!   ([`EXPORTS`]; int8 layers calibrated on the validation rows), and every file is scored on
+//!   the test rows by `mlet-runtime`.
 //! - The candidates, every cell whose test AUC comes within [`CANDIDATE_MARGIN`] of the loss
 //!   allowed of the best, are retrained at their rate with more seeds; each (cell, export) is
 //!   then reported as the mean and standard deviation of its test AUC over the seeds.
@@ -33,6 +34,7 @@ use mlet_formats::EmbeddingDtype;
 use crate::data::{DataSpec, Vocab, DEFAULT_SYNTHETIC_RANK};
 use crate::export::Int8Scale;
 use crate::optim::OptimizerKind;
+use crate::quantize::Layers;
 
 pub use report::{report, Aggregate, Choice};
 pub use run::{run, Outcome};
@@ -66,40 +68,50 @@ impl std::fmt::Display for Split {
     }
 }
 
-/// One way of writing a trained model: table dtype and scales.
+/// One way of writing a trained model: table dtype and scales, and MLP layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Export {
     /// Short name (file names, CSV, plot).
     pub name: &'static str,
     /// Table dtype.
     pub dtype: EmbeddingDtype,
-    /// int8 scales per row or per table.
+    /// int8 and int4 scales per row or per table.
     pub scale: Int8Scale,
+    /// F32 layers, or int8 layers calibrated on the validation rows.
+    pub mlp: Layers,
 }
 
-/// Every export a cell is scored in.
-pub const EXPORTS: [Export; 4] = [
-    Export {
-        name: "f32",
-        dtype: EmbeddingDtype::F32,
-        scale: Int8Scale::Row,
-    },
-    Export {
-        name: "f16",
-        dtype: EmbeddingDtype::F16,
-        scale: Int8Scale::Row,
-    },
-    Export {
-        name: "int8-row",
-        dtype: EmbeddingDtype::Int8,
-        scale: Int8Scale::Row,
-    },
-    Export {
-        name: "int8-table",
-        dtype: EmbeddingDtype::Int8,
-        scale: Int8Scale::Table,
-    },
-];
+/// Every export a cell is scored in: each table dtype, with F32 and with int8 layers.
+pub const EXPORTS: [Export; 12] = {
+    const fn e(name: &'static str, dtype: EmbeddingDtype, scale: Int8Scale, mlp: Layers) -> Export {
+        Export {
+            name,
+            dtype,
+            scale,
+            mlp,
+        }
+    }
+    use EmbeddingDtype::{Int4, Int8, F16, F32};
+    use Int8Scale::{Row, Table};
+    [
+        e("f32", F32, Row, Layers::F32),
+        e("f16", F16, Row, Layers::F32),
+        e("int8-row", Int8, Row, Layers::F32),
+        e("int8-table", Int8, Table, Layers::F32),
+        e("int4-row", Int4, Row, Layers::F32),
+        e("int4-table", Int4, Table, Layers::F32),
+        e("f32+int8mlp", F32, Row, Layers::Int8),
+        e("f16+int8mlp", F16, Row, Layers::Int8),
+        e("int8-row+int8mlp", Int8, Row, Layers::Int8),
+        e("int8-table+int8mlp", Int8, Table, Layers::Int8),
+        e("int4-row+int8mlp", Int4, Row, Layers::Int8),
+        e("int4-table+int8mlp", Int4, Table, Layers::Int8),
+    ]
+};
+
+/// Calibration rows of int8 layers: the first of the validation rows, as `mlet train
+/// --mlp-dtype int8` takes them by default.
+pub const CALIBRATION_ROWS: u64 = 8192;
 
 /// One model of the grid.
 #[derive(Clone, Copy, Debug, PartialEq)]

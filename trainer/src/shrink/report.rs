@@ -11,6 +11,8 @@ use super::run::{group, Score};
 use super::{Cell, ShrinkSettings, EXPORTS, METHODS};
 use crate::memory::bytes as human;
 use crate::plot::{pareto_front, pareto_svg, PlotPoint};
+use crate::quantize::Layers;
+use mlet_formats::EmbeddingDtype;
 
 /// One (cell, rate, export) over its seeds.
 #[derive(Clone, Debug, PartialEq)]
@@ -169,8 +171,11 @@ pub fn command(settings: &ShrinkSettings, a: &Aggregate, table_rows: &[usize]) -
     let export = EXPORTS.iter().find(|e| e.name == a.export);
     if let Some(e) = export {
         c += &format!(" --dtype {}", e.dtype.as_str());
-        if e.name.starts_with("int8") {
+        if matches!(e.dtype, EmbeddingDtype::Int8 | EmbeddingDtype::Int4) {
             c += &format!(" --int8-scale {}", e.scale);
+        }
+        if e.mlp == Layers::Int8 {
+            c += " --mlp-dtype int8";
         }
     }
     c + " --out model.mlet"

@@ -21,14 +21,16 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use mlet_formats::writer::{is_free_key, write_atomic};
-use mlet_formats::ModelFile;
+use mlet_formats::writer::write_atomic;
+use mlet_formats::{EmbeddingDtype, ModelFile};
 
-use super::{Cell, ShrinkSettings, CANDIDATE_MARGIN, EXPORTS};
+use super::{Cell, ShrinkSettings, CALIBRATION_ROWS, CANDIDATE_MARGIN, EXPORTS};
 use crate::data::ReadOptions;
-use crate::export::{export, metadata_text};
+use crate::export::export;
 use crate::metrics::Metrics;
-use crate::model::Dlrm;
+use crate::quantize::{
+    calibrate, map, requantize, InputScale, Layers, Rows, Settings as QuantSettings,
+};
 use crate::score::score_file;
 use crate::train::{plan, train, training_info, Diverged, TrainSettings, Validation};
 
@@ -88,6 +90,8 @@ pub enum Outcome {
     Interrupted,
 }
 
+// AUCs and log losses are written in full (shortest round-trip) so that a rerun that reads
+// them back ranks and answers exactly as the run that measured them.
 const TRAININGS_HEADER: &str = "cell,dim,k,rows,lr,seed,val_auc,seconds";
 const SCORES_HEADER: &str =
     "cell,dim,k,rows,lr,seed,export,bytes,table_bytes,mlp_bytes,test_auc,test_logloss";
@@ -359,12 +363,20 @@ impl Search<'_> {
     }
 
     /// Exports the f32 file of a training in every dtype and scores each file on the test rows
-    /// (what is not scored yet).
+    /// (what is not scored yet). An export with int8 layers starts from the export of the same
+    /// tables with F32 layers and calibrates on it, as `mlet train --mlp-dtype int8` does.
     fn score_all(&mut self, cell: Cell, lr: f64, seed: u64) -> Result<()> {
         let s = self.settings;
-        let source = self.file(&cell, lr, seed, "f32");
-        let mut model: Option<Dlrm> = None;
-        let mut info = Vec::new();
+        let options = ReadOptions {
+            skip_bad_lines: false,
+            require_labels: true,
+        };
+        let start = s.val.rows.start;
+        let calibration = Rows {
+            spec: s.val.spec.clone(),
+            range: start..s.val.rows.end.min(start + CALIBRATION_ROWS),
+            options,
+        };
         for e in EXPORTS {
             if self
                 .scores_of(&cell, lr, seed)
@@ -375,30 +387,41 @@ impl Search<'_> {
             }
             let path = self.file(&cell, lr, seed, e.name);
             if e.name != "f32" {
-                if model.is_none() {
-                    let bytes = read(&source)?;
-                    let file = ModelFile::parse(&bytes)
-                        .map_err(|err| anyhow::anyhow!("{}: {err}", source.display()))?;
-                    file.each_metadata(|k, v| {
-                        if is_free_key(k) {
-                            info.push((k.to_string(), metadata_text(v)));
-                        }
-                    });
-                    model = Some(Dlrm::from_file(&file, &candle_core::Device::Cpu)?);
-                }
-                let m = model.as_ref().context("loaded above")?;
-                export(m, e.dtype, e.scale, &info, &path)?;
+                let base = match e.mlp {
+                    Layers::Int8 => {
+                        EXPORTS
+                            .iter()
+                            .find(|b| {
+                                b.mlp == Layers::F32 && (b.dtype, b.scale) == (e.dtype, e.scale)
+                            })
+                            .context("every int8-layer export has an F32-layer twin")?
+                            .name
+                    }
+                    _ => "f32",
+                };
+                let source_path = self.file(&cell, lr, seed, base);
+                let source_map = map(&source_path)?;
+                let source = ModelFile::parse(&source_map)
+                    .map_err(|err| anyhow::anyhow!("{}: {err}", source_path.display()))?;
+                let ranges = match e.mlp {
+                    Layers::Int8 => Some(calibrate(&source, &calibration)?),
+                    _ => None,
+                };
+                let settings = QuantSettings {
+                    tables: (base == "f32" && e.dtype != EmbeddingDtype::F32)
+                        .then_some((e.dtype, e.scale)),
+                    layers: e.mlp,
+                    input_scale: InputScale::Auto,
+                    clip: 0.0,
+                };
+                requantize(&source, &settings, ranges.as_ref())?.write(&path, &source)?;
             }
-            let bytes = read(&path)?;
-            let options = ReadOptions {
-                skip_bad_lines: false,
-                require_labels: true,
-            };
+            let bytes = map(&path)?;
             let (p, y) = score_file(&bytes, &s.test.spec, s.test.rows.clone(), options)?;
             let m = Metrics::compute(&p, &y);
-            let file = ModelFile::parse(&bytes)
+            let written = ModelFile::parse(&bytes)
                 .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
-            let sizes = crate::export::FileSizes::of(&file);
+            let sizes = crate::export::FileSizes::of(&written);
             self.scores.push(Score {
                 cell,
                 lr,
@@ -413,10 +436,6 @@ impl Search<'_> {
         }
         write_scores(&s.out_dir.join("scores.csv"), &self.scores)
     }
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// `about 12 min` for seconds.
@@ -436,7 +455,7 @@ fn write_trainings(path: &Path, trainings: &[Training]) -> Result<()> {
     let mut text = format!("{TRAININGS_HEADER}\n");
     for t in trainings {
         text += &format!(
-            "{},{},{},{:.6},{:.1}\n",
+            "{},{},{},{},{:.1}\n",
             cell_fields(&t.cell),
             t.lr,
             t.seed,
@@ -451,7 +470,7 @@ fn write_scores(path: &Path, scores: &[Score]) -> Result<()> {
     let mut text = format!("{SCORES_HEADER}\n");
     for s in scores {
         text += &format!(
-            "{},{},{},{},{},{},{},{:.6},{:.6}\n",
+            "{},{},{},{},{},{},{},{},{}\n",
             cell_fields(&s.cell),
             s.lr,
             s.seed,
