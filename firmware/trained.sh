@@ -3,7 +3,8 @@
 # last 2,000 validate), then runs the firmware check (every score on QEMU bit-identical to the
 # host) on them, or with `footprint`, the footprint report including the paper's Criteo config.
 #
-#   firmware/trained.sh              train the five small models (each <= 256 KB), check m4 + m3
+#   firmware/trained.sh              train the five small models (each <= 256 KB; F32, F16 and
+#                                    int8 MLPs), check m4 + m3
 #   firmware/trained.sh footprint    also train the three Criteo-config models, print the footprint
 #
 # Models with an int8 MLP (format v2) are calibrated on the validation rows; their "val AUC"
@@ -21,7 +22,7 @@ mlp="--bottom 64-32 --top 64-32"
 small=(
   "d4-mlet-int8-row   $mlp --dim 4 --mlet-k 64 --dtype int8 --int8-scale row --rows 512"
   "d4-int8-table      $mlp --dim 4 --dtype int8 --int8-scale table --rows 1024"
-  "d8-f16             $mlp --dim 8 --dtype f16 --rows 256"
+  "d8-f16-f16mlp      $mlp --dim 8 --dtype f16 --mlp-dtype f16 --rows 256"
   "d16-f32            $mlp --dim 16 --dtype f32 --rows 64"
   "d4-int4-int8mlp    $mlp --dim 4 --dtype int4 --mlp-dtype int8 --rows 1024"
 )

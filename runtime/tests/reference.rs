@@ -42,9 +42,33 @@ struct Reference {
     tensors: HashMap<String, Vec<f64>>,
 }
 
-/// A reference score, and whether every int8 layer input was clear of rounding boundaries.
+/// Reference logits are kept within this bound so that an f32 probability still tells logits
+/// apart: beyond it, probabilities within 1e-5 of 0 or 1 would hide almost any logit error.
+const MAX_LOGIT: f64 = 8.0;
+
+/// The largest difference accepted between the logit of the runtime's probability and the
+/// reference logit from the f32 sums; the f32 probability's own rounding comes on top.
+const LOGIT_TOLERANCE: f64 = 2e-5;
+
+/// Fails unless the runtime's probability has the reference logit, which must be unsaturated.
+fn assert_logit(got: f32, want_logit: f64, what: &str) {
+    assert!(
+        want_logit.abs() <= MAX_LOGIT,
+        "{what}: reference logit {want_logit} is saturated: pick smaller inputs"
+    );
+    let p = got as f64;
+    let got_logit = (p / (1.0 - p)).ln();
+    // Two f32 ulps of a probability near 1 (2^-23), seen through the logit's slope.
+    let rounding = f64::powi(2.0, -23) / (p * (1.0 - p));
+    assert!(
+        (got_logit - want_logit).abs() <= LOGIT_TOLERANCE + rounding,
+        "{what}: runtime logit {got_logit} (probability {got}), reference {want_logit}"
+    );
+}
+
+/// A reference logit, and whether every int8 layer input was clear of rounding boundaries.
 struct Scored {
-    probability: f64,
+    logit: f64,
     clear: bool,
 }
 
@@ -128,7 +152,7 @@ impl Reference {
             scored.clear,
             "an int8 layer input sits on a rounding boundary"
         );
-        scored.probability
+        scored.logit
     }
 
     fn score_clear(&self, dense: &[f32], ids: &[u32]) -> Scored {
@@ -187,7 +211,7 @@ impl Reference {
             top = self.layer("top", l, &top, l + 1 < layers, &mut clear);
         }
         Scored {
-            probability: 1.0 / (1.0 + (-top[0]).exp()),
+            logit: top[0],
             clear,
         }
     }
@@ -268,21 +292,31 @@ fn runtime_matches_the_f64_reference_on_every_dtype_combination() {
                     let runtime = Model::parse(&bytes).unwrap();
                     let mut scratch = vec![0.0f32; runtime.scratch_len()];
                     for _ in 0..8 {
-                        let dense: Vec<f32> = (0..config.num_dense())
-                            .map(|_| (rng.below(2001) as f32 - 500.0) * 0.37)
-                            .collect();
-                        let ids: Vec<u32> = (0..tables).map(|_| rng.next() as u32).collect();
+                        // Inputs up to 555 (identity transform), halved until the reference
+                        // logit is unsaturated.
+                        let mut spread = 0.37;
+                        let (dense, ids, want) = loop {
+                            let dense: Vec<f32> = (0..config.num_dense())
+                                .map(|_| (rng.below(2001) as f32 - 500.0) * spread)
+                                .collect();
+                            let ids: Vec<u32> =
+                                (0..tables).map(|_| rng.next() as u32).collect();
+                            let want = reference.score_clear(&dense, &ids);
+                            if want.logit.abs() <= MAX_LOGIT {
+                                break (dense, ids, want);
+                            }
+                            spread *= 0.5;
+                        };
                         let got = runtime.score(&dense, &ids, &mut scratch).unwrap();
-                        let want = reference.score_clear(&dense, &ids);
                         checked += 1;
                         if !want.clear {
                             on_boundary += 1;
                             continue;
                         }
-                        let want = want.probability;
-                        assert!(
-                            (got as f64 - want).abs() <= 1e-5,
-                            "{emb:?} mlp {mlp_dtype:?} per-row {int8_per_row} {int8_scale_dtype:?} T={tables} d={dim}: runtime {got}, reference {want}"
+                        assert_logit(
+                            got,
+                            want.logit,
+                            &format!("{emb:?} mlp {mlp_dtype:?} per-row {int8_per_row} {int8_scale_dtype:?} T={tables} d={dim}"),
                         );
                     }
                 }
@@ -338,10 +372,7 @@ fn tables_larger_than_the_caches_score_like_the_reference() {
             .unwrap();
         for (r, &got) in probs.iter().enumerate() {
             let want = reference.score(&dense[r * 5..(r + 1) * 5], &ids[r * 3..(r + 1) * 3]);
-            assert!(
-                (got as f64 - want).abs() <= 1e-5,
-                "{emb:?} per-row {int8_per_row}, row {r}: runtime {got}, reference {want}"
-            );
+            assert_logit(got, want, &format!("{emb:?} per-row {int8_per_row}, row {r}"));
         }
     }
 }
@@ -619,10 +650,7 @@ fn int4_tables_of_odd_width_ignore_the_padding_nibble() {
         for id in 0..2u32 {
             let got = runtime.score(&[1.5], &[id], &mut scratch).unwrap();
             let want = reference.score(&[1.5], &[id]);
-            assert!(
-                (got as f64 - want).abs() <= 1e-6,
-                "row {id}: {got} vs {want}"
-            );
+            assert_logit(got, want, &format!("row {id}"));
         }
     }
 }

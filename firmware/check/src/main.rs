@@ -331,6 +331,7 @@ fn footprint(o: Options) -> Result<()> {
     let list = models(&o, true)?;
     let mut lines = Vec::new();
     let mut over_budget = Vec::new();
+    let mut differ = Vec::new();
     for &target in &targets {
         for m in &list {
             let path = bench.model_file(&m.name, &m.bytes)?;
@@ -351,7 +352,18 @@ fn footprint(o: Options) -> Result<()> {
                 ));
             }
             let host = host_scores(&m.bytes, &rows).map_err(|e| fail!("{e}"))?;
-            let identical = compare(&host, &run.scores).mismatches == 0;
+            let c = compare(&host, &run.scores);
+            let identical = c.mismatches == 0;
+            if !identical {
+                differ.push(format!(
+                    "{} on {}: {} of {} rows differ from the host (max {} ulps)",
+                    m.name,
+                    target.name(),
+                    c.mismatches,
+                    c.rows,
+                    c.max_ulps
+                ));
+            }
             let scratch = 4 * mlet_runtime::Model::parse(&m.bytes)
                 .map_err(|e| fail!("{e}"))?
                 .scratch_len();
@@ -402,6 +414,9 @@ fn footprint(o: Options) -> Result<()> {
         println!("- {}: {}", m.name, m.description);
     }
     println!("footprint took {:.0} s", start.elapsed().as_secs_f64());
+    if !differ.is_empty() {
+        return Err(fail!("scores not bit-identical: {}", differ.join("; ")));
+    }
     match o.code_budget {
         Some(budget) if !over_budget.is_empty() => Err(fail!(
             "runtime code over the budget of {budget} bytes: {}",
