@@ -32,6 +32,10 @@ CASES=(
     "small    f32  f32"
     "small    f16  f32"
     "small    int8 f32"
+    "criteo16 f32  int8"
+    "criteo16 int8 int8"
+    "criteo4  int8 int8"
+    "small    int8 int8"
 )
 BUILDS=(default sse2 native)  # labels of scripts/lib.sh's BUILD_DIRS, in that order
 

@@ -6,7 +6,8 @@
 # scale per table. For each model: 1M and 10M rows at full table sizes, and 1M rows at small
 # tables (`--rows 16384`: at most 2^14 rows a table) to see what table size costs. Prints, per
 # run: samples/s, wall time, the memory estimate mlet prints at the start, the peak RSS after
-# training and after the whole run (collapse check and export), and the file's bytes.
+# training, after the export, and after the whole run (MLET's collapse check, last, holds the
+# collapsed n x d tables whole), and the file's bytes.
 #
 # usage: bash benches/scale/run.sh        (ROWS="1000000 10000000" by default; OUT=dir keeps files)
 set -euo pipefail
@@ -17,7 +18,7 @@ out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
 rows_list=${ROWS:-"1000000 10000000"}
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB"
-printf '%-14s %-6s %9s %10s %8s %11s %13s %11s %10s %12s\n' model tables rows "samples/s" "wall s" estimate "training peak" "peak RSS" "peak/est" "file bytes"
+printf '%-14s %-6s %9s %10s %8s %11s %13s %12s %11s %10s %12s\n' model tables rows "samples/s" "wall s" estimate "training peak" "export peak" "peak RSS" "peak/est" "file bytes"
 failed=0
 for model in "plain-d16 --dim 16" "mlet-d4-k64 --dim 4 --mlet-k 64"; do
     read -r name flags <<<"$model"
@@ -42,9 +43,9 @@ err = open(log + ".err").read()
 m = re.search(r"memory: about ([0-9.]+) (GB|MB)", err)
 est = float(m.group(1)) * (1e9 if m.group(2) == "GB" else 1e6)
 peak = int(max_kb) * 1024
-training = r["training_peak_rss_bytes"]
+training, export = r["training_peak_rss_bytes"], r["export_peak_rss_bytes"]
 print(f"{name:<14} {tables:<6} {int(rows):>9} {r['samples_per_s']:>10.0f} {float(wall):>8.1f} "
-      f"{est/1e9:>9.2f}GB {training/1e9:>11.2f}GB {peak/1e9:>9.2f}GB {peak/est:>9.2f}x {r['bytes']['total']:>12}")
+      f"{est/1e9:>9.2f}GB {training/1e9:>11.2f}GB {export/1e9:>10.2f}GB {peak/1e9:>9.2f}GB {peak/est:>9.2f}x {r['bytes']['total']:>12}")
 PY
         rm -f "$log.mlet"
     done

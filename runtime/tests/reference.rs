@@ -299,8 +299,7 @@ fn runtime_matches_the_f64_reference_on_every_dtype_combination() {
                             let dense: Vec<f32> = (0..config.num_dense())
                                 .map(|_| (rng.below(2001) as f32 - 500.0) * spread)
                                 .collect();
-                            let ids: Vec<u32> =
-                                (0..tables).map(|_| rng.next() as u32).collect();
+                            let ids: Vec<u32> = (0..tables).map(|_| rng.next() as u32).collect();
                             let want = reference.score_clear(&dense, &ids);
                             if want.logit.abs() <= MAX_LOGIT {
                                 break (dense, ids, want);
@@ -372,7 +371,11 @@ fn tables_larger_than_the_caches_score_like_the_reference() {
             .unwrap();
         for (r, &got) in probs.iter().enumerate() {
             let want = reference.score(&dense[r * 5..(r + 1) * 5], &ids[r * 3..(r + 1) * 3]);
-            assert_logit(got, want, &format!("{emb:?} per-row {int8_per_row}, row {r}"));
+            assert_logit(
+                got,
+                want,
+                &format!("{emb:?} per-row {int8_per_row}, row {r}"),
+            );
         }
     }
 }

@@ -96,19 +96,6 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         skip_bad_lines: settings.skip_bad_lines,
         require_labels: true,
     };
-    let mut gap = None;
-    if settings.mlet_k > 0 {
-        let (spec, rows) = plan
-            .validation
-            .clone()
-            .unwrap_or((settings.data.clone(), 0..4096));
-        let g = collapse_gap(&report.model, &spec, rows, options)?;
-        writeln!(
-            log,
-            "collapse check on {spec}: max |p_two_layer - p_collapsed| = {g:.3e}"
-        )?;
-        gap = Some(g);
-    }
     let mut sizes = None;
     let mut quantized = None;
     if let Some(out) = &out {
@@ -177,6 +164,22 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         )?;
         sizes = Some(s);
     }
+    // The export streams; the collapse check after it builds the collapsed tables whole (n x d
+    // f32), so the export's peak is taken first.
+    let export_peak = mlet_trainer::memory::peak_rss();
+    let mut gap = None;
+    if settings.mlet_k > 0 {
+        let (spec, rows) = plan
+            .validation
+            .clone()
+            .unwrap_or((settings.data.clone(), 0..4096));
+        let g = collapse_gap(&report.model, &spec, rows, options)?;
+        writeln!(
+            log,
+            "collapse check on {spec}: max |p_two_layer - p_collapsed| = {g:.3e}"
+        )?;
+        gap = Some(g);
+    }
     if args.json {
         let m = report.validation;
         let mut line = json!({
@@ -196,9 +199,10 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         if let Some(s) = &sizes {
             line["bytes"] = sizes_json(s);
         }
-        // The process's peak resident memory after training, and after everything (the
-        // collapse check and the export).
+        // The process's peak resident memory after training, after the export, and after
+        // everything (the collapse check comes last).
         line["training_peak_rss_bytes"] = json!(training_peak);
+        line["export_peak_rss_bytes"] = json!(export_peak);
         line["peak_rss_bytes"] = json!(mlet_trainer::memory::peak_rss());
         if let Some(r) = &quantized {
             line["quantized"] = report_json(r);
