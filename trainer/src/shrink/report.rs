@@ -100,28 +100,39 @@ pub fn aggregate(scores: &[Score]) -> Vec<Aggregate> {
     out
 }
 
+/// The AUC `a` may lose against `reference` and still match it:
+/// `max(max_auc_loss, 2 x the two means' combined standard error)`.
+fn tolerance(reference: &Aggregate, a: &Aggregate, max_auc_loss: f64) -> f64 {
+    let se = (reference.standard_error().powi(2) + a.standard_error().powi(2)).sqrt();
+    max_auc_loss.max(2.0 * se)
+}
+
+/// The smallest file that matches `reference` (ties: the higher mean).
+pub fn smallest_match<'a>(
+    aggregates: &'a [Aggregate],
+    reference: &Aggregate,
+    max_auc_loss: f64,
+) -> Option<&'a Aggregate> {
+    aggregates
+        .iter()
+        .filter(|a| a.mean >= reference.mean - tolerance(reference, a, max_auc_loss))
+        .min_by(|a, b| a.bytes.cmp(&b.bytes).then(b.mean.total_cmp(&a.mean)))
+}
+
 /// The best, and the smallest match within `max_auc_loss` (see the module doc of `shrink`).
 pub fn choose(aggregates: &[Aggregate], max_auc_loss: f64) -> Option<Choice> {
     let best = aggregates
         .iter()
         .max_by(|a, b| a.mean.total_cmp(&b.mean))?
         .clone();
-    let tolerance = |a: &Aggregate| {
-        let se = (best.standard_error().powi(2) + a.standard_error().powi(2)).sqrt();
-        max_auc_loss.max(2.0 * se)
-    };
-    let chosen = aggregates
-        .iter()
-        .filter(|a| a.mean >= best.mean - tolerance(a))
-        .min_by(|a, b| a.bytes.cmp(&b.bytes).then(b.mean.total_cmp(&a.mean)))?
-        .clone();
+    let chosen = smallest_match(aggregates, &best, max_auc_loss)?.clone();
     let baseline = aggregates
         .iter()
         .filter(|a| a.cell.k == 0 && a.cell.rows == 1.0 && a.export == "f32")
         .max_by(|a, b| a.mean.total_cmp(&b.mean))
         .cloned();
     Some(Choice {
-        tolerance: tolerance(&chosen),
+        tolerance: tolerance(&best, &chosen, max_auc_loss),
         best,
         chosen,
         baseline,
@@ -314,6 +325,27 @@ pub fn report(
             human(b.bytes),
             b.mean
         )?;
+    }
+    // The paper's question at every width: what matches the plain f32 model of that d.
+    for reference in aggregates
+        .iter()
+        .filter(|a| a.cell.k == 0 && a.cell.rows == 1.0 && a.export == "f32")
+    {
+        if let Some(m) = smallest_match(&aggregates, reference, settings.max_auc_loss) {
+            writeln!(
+                out,
+                "matching {} (test AUC {:.5}, {}): {} at lr {}, test AUC {:.5} ({}), {}: {:.1}x smaller",
+                reference.label(),
+                reference.mean,
+                human(reference.bytes),
+                m.label(),
+                m.lr,
+                m.mean,
+                seeds(m),
+                human(m.bytes),
+                reference.bytes as f64 / m.bytes as f64
+            )?;
+        }
     }
     let file = settings.out_dir.join("models").join(format!(
         "{}-lr{}-s0-{}.mlet",

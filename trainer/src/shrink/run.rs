@@ -175,8 +175,22 @@ pub fn run(settings: &ShrinkSettings, stop: &AtomicBool, log: &mut dyn Write) ->
         .iter()
         .filter_map(|c| search.best_rate(c).map(|lr| (*c, lr)))
         .collect();
-    for &(cell, lr) in &chosen {
-        search.score_all(cell, lr, 0)?;
+    let clock = Instant::now();
+    let mut cells_scored = 0;
+    for (i, &(cell, lr)) in chosen.iter().enumerate() {
+        let files = search.score_all(cell, lr, 0)?;
+        if files > 0 {
+            cells_scored += 1;
+            let per_cell = clock.elapsed().as_secs_f64() / cells_scored as f64;
+            writeln!(
+                search.log,
+                "[scores {}/{}] {} lr {lr}: {files} files exported and scored on the test rows; about {} left",
+                i + 1,
+                chosen.len(),
+                cell.label(),
+                minutes(per_cell * (chosen.len() - i - 1) as f64)
+            )?;
+        }
     }
     // Pass 3: the candidates' other seeds, smallest files first.
     let best = search
@@ -365,7 +379,8 @@ impl Search<'_> {
     /// Exports the f32 file of a training in every dtype and scores each file on the test rows
     /// (what is not scored yet). An export with int8 layers starts from the export of the same
     /// tables with F32 layers and calibrates on it, as `mlet train --mlp-dtype int8` does.
-    fn score_all(&mut self, cell: Cell, lr: f64, seed: u64) -> Result<()> {
+    /// Returns how many files it exported and scored.
+    fn score_all(&mut self, cell: Cell, lr: f64, seed: u64) -> Result<usize> {
         let s = self.settings;
         let options = ReadOptions {
             skip_bad_lines: false,
@@ -377,6 +392,7 @@ impl Search<'_> {
             range: start..s.val.rows.end.min(start + CALIBRATION_ROWS),
             options,
         };
+        let mut files = 0;
         for e in EXPORTS {
             if self
                 .scores_of(&cell, lr, seed)
@@ -433,8 +449,10 @@ impl Search<'_> {
                 auc: m.auc,
                 logloss: m.logloss,
             });
+            files += 1;
         }
-        write_scores(&s.out_dir.join("scores.csv"), &self.scores)
+        write_scores(&s.out_dir.join("scores.csv"), &self.scores)?;
+        Ok(files)
     }
 }
 
