@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use mlet_formats::writer::write_atomic;
 
 use super::run::{group, Score};
-use super::{Cell, ShrinkSettings, EXPORTS, METHODS};
+use super::{Cell, ShrinkSettings, CALIBRATION_ROWS, EXPORTS, METHODS};
 use crate::memory::bytes as human;
 use crate::plot::{pareto_front, pareto_svg, PlotPoint};
 use crate::quantize::Layers;
@@ -187,6 +187,13 @@ pub fn command(settings: &ShrinkSettings, a: &Aggregate, table_rows: &[usize]) -
         }
         if e.mlp == Layers::Int8 {
             c += " --mlp-dtype int8";
+            // The search calibrated on the first rows of its validation split; `train` takes
+            // them from the start of its validation rows too, as many as it is told.
+            let rows = &settings.val.rows;
+            let calibration = (rows.end - rows.start).min(CALIBRATION_ROWS);
+            if calibration < CALIBRATION_ROWS {
+                c += &format!(" --calibration-rows {calibration}");
+            }
         }
     }
     c + " --out model.mlet"
@@ -411,5 +418,29 @@ mod tests {
         let c = choose(&aggregate(&single), 0.001).unwrap();
         assert_eq!(c.chosen.bytes, 4_000);
         assert_eq!(c.tolerance, 0.001);
+        // What matches a weaker reference may be smaller than the answer.
+        let plain_d2 = aggregates.iter().find(|a| a.bytes == 500).unwrap();
+        assert_eq!(
+            smallest_match(&aggregates, plain_d2, 0.001).unwrap().bytes,
+            500
+        );
+    }
+
+    /// An int8-MLP answer's command calibrates on as many rows as the search did: the first
+    /// of its validation split, so that it rebuilds the same file.
+    #[test]
+    fn the_command_calibrates_on_the_searchs_rows() {
+        let mut settings = ShrinkSettings::quick("out".into());
+        let mut answer = aggregate(&[score(4, 0, "int4-table+int8mlp", 0, 1_000, 0.8)]).remove(0);
+        let c = command(&settings, &answer, &[]);
+        assert!(c.contains(" --mlp-dtype int8 --out"), "{c}");
+        settings.val.rows = 8_000..9_000;
+        let c = command(&settings, &answer, &[]);
+        assert!(
+            c.contains(" --mlp-dtype int8 --calibration-rows 1000 "),
+            "{c}"
+        );
+        answer.export = "int4-table".into();
+        assert!(!command(&settings, &answer, &[]).contains("--calibration-rows"));
     }
 }
