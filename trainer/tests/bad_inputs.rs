@@ -186,6 +186,24 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
         train(&["--eval-every", "10"]),
         &["--eval-every needs validation data"],
     );
+    // A model larger than the machine's free memory is refused before anything is allocated:
+    // MLET k=4096 at Criteo's table sizes holds 553 GB of n x k tables.
+    case(
+        train_on(
+            "synthetic:1000:1",
+            &[
+                "--table-rows",
+                "criteo",
+                "--dim",
+                "64",
+                "--mlet-k",
+                "4096",
+                "--out",
+                s(&earlier),
+            ],
+        ),
+        &["this run needs about", "available", "--table-rows"],
+    );
 
     // A run that diverges stops, naming the step, and keeps the earlier output.
     case(
