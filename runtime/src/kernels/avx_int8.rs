@@ -631,9 +631,8 @@ mod tests {
     extern crate std;
     use std::vec::Vec;
 
-    use mlet_formats::{Dtype, Int8Tensors, LayerTensors, Tensor};
-
-    use super::super::int8::{linear_int8, Io, Plain, CODES_CHUNK};
+    use super::super::int8::random::RandomLayer;
+    use super::super::int8::{linear_int8, Plain};
     use super::{linear_at, Level};
 
     #[test]
@@ -654,40 +653,9 @@ mod tests {
             (367, 20, 7, false),
             (512, 33, 9, true),
         ] {
-            let w: Vec<u8> = (0..n_in * n_out).map(|_| next() as u8).collect();
-            let f32s = |count: usize, scale: f32, next: &mut dyn FnMut() -> u64| -> Vec<u8> {
-                (0..count)
-                    .flat_map(|_| {
-                        ((next() >> 40) as f32 / (1u64 << 24) as f32 * scale).to_le_bytes()
-                    })
-                    .collect()
-            };
-            let bias = f32s(n_out, 1.0, &mut next);
-            let acc_scale = f32s(n_out, 1e-4, &mut next);
-            let columns = if per_column { n_in } else { 1 };
-            let inv = f32s(columns, 40.0, &mut next);
-            let zero: Vec<u8> = (0..columns).map(|_| next() as u8).collect();
-            let t = |dtype, bytes| Tensor { dtype, bytes };
-            let layer = LayerTensors {
-                weight: t(Dtype::I8, &w),
-                bias: t(Dtype::F32, &bias),
-                int8: None,
-            };
-            let int8 = Int8Tensors {
-                acc_scale: t(Dtype::F32, &acc_scale),
-                input_inv_scale: t(Dtype::F32, &inv),
-                input_zero: t(Dtype::U8, &zero),
-            };
-            let codes = n_in.next_multiple_of(CODES_CHUNK) / 2;
-            let per = n_in + n_out + codes;
-            let io = Io {
-                input: 0..n_in,
-                output: n_in..n_in + n_out,
-                codes: n_in + n_out..per,
-            };
-            let xs: Vec<f32> = (0..examples * per)
-                .map(|_| (next() >> 40) as f32 / (1u64 << 24) as f32 * 16.0 - 8.0)
-                .collect();
+            let random = RandomLayer::new(n_in, n_out, examples, per_column, &mut next);
+            let (layer, int8) = random.tensors();
+            let (xs, per, io) = (&random.xs, random.per, &random.io);
             let bits = |s: &[f32], e: usize| -> Vec<u32> {
                 s[e * per + n_in..e * per + n_in + n_out]
                     .iter()
@@ -695,10 +663,10 @@ mod tests {
                     .collect()
             };
             let mut plain = xs.clone();
-            linear_int8::<Plain, 1, 1, 1>(Plain, &layer, &int8, &mut plain, per, &io, true);
+            linear_int8::<Plain, 1, 1, 1>(Plain, &layer, &int8, &mut plain, per, io, true);
             for level in [Level::Avx2, Level::Avx512, Level::Vnni] {
                 let mut scratch = xs.clone();
-                if !linear_at(level, &layer, &int8, &mut scratch, per, &io, true) {
+                if !linear_at(level, &layer, &int8, &mut scratch, per, io, true) {
                     std::eprintln!("this CPU has no {level:?}: nothing to compare");
                     continue;
                 }

@@ -427,3 +427,88 @@ mod tests {
         }
     }
 }
+
+/// A random int8 layer for the x86-64 kernels' bit tests: weights, bias, scales and zero points
+/// (per tensor or per column), and `examples` random inputs laid out as the scorer's scratch.
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(super) mod random {
+    extern crate std;
+    use std::vec::Vec;
+
+    use mlet_formats::{Dtype, Int8Tensors, LayerTensors, Tensor};
+
+    use super::{Io, CODES_CHUNK};
+
+    /// The layer's bytes and the inputs; [`RandomLayer::tensors`] views them.
+    pub(in super::super) struct RandomLayer {
+        w: Vec<u8>,
+        bias: Vec<u8>,
+        acc_scale: Vec<u8>,
+        inv: Vec<u8>,
+        zero: Vec<u8>,
+        /// `examples` examples of `per` values each.
+        pub(in super::super) xs: Vec<f32>,
+        pub(in super::super) per: usize,
+        pub(in super::super) io: Io,
+    }
+
+    impl RandomLayer {
+        pub(in super::super) fn new(
+            n_in: usize,
+            n_out: usize,
+            examples: usize,
+            per_column: bool,
+            next: &mut dyn FnMut() -> u64,
+        ) -> RandomLayer {
+            let w: Vec<u8> = (0..n_in * n_out).map(|_| next() as u8).collect();
+            let f32s = |count: usize, scale: f32, next: &mut dyn FnMut() -> u64| -> Vec<u8> {
+                (0..count)
+                    .flat_map(|_| {
+                        ((next() >> 40) as f32 / (1u64 << 24) as f32 * scale).to_le_bytes()
+                    })
+                    .collect()
+            };
+            let bias = f32s(n_out, 1.0, next);
+            let acc_scale = f32s(n_out, 1e-4, next);
+            let columns = if per_column { n_in } else { 1 };
+            let inv = f32s(columns, 40.0, next);
+            let zero: Vec<u8> = (0..columns).map(|_| next() as u8).collect();
+            let codes = n_in.next_multiple_of(CODES_CHUNK) / 2;
+            let per = n_in + n_out + codes;
+            let io = Io {
+                input: 0..n_in,
+                output: n_in..n_in + n_out,
+                codes: n_in + n_out..per,
+            };
+            let xs: Vec<f32> = (0..examples * per)
+                .map(|_| (next() >> 40) as f32 / (1u64 << 24) as f32 * 16.0 - 8.0)
+                .collect();
+            RandomLayer {
+                w,
+                bias,
+                acc_scale,
+                inv,
+                zero,
+                xs,
+                per,
+                io,
+            }
+        }
+
+        /// The layer's tensors.
+        pub(in super::super) fn tensors(&self) -> (LayerTensors<'_>, Int8Tensors<'_>) {
+            let t = |dtype, bytes| Tensor { dtype, bytes };
+            let layer = LayerTensors {
+                weight: t(Dtype::I8, &self.w),
+                bias: t(Dtype::F32, &self.bias),
+                int8: None,
+            };
+            let int8 = Int8Tensors {
+                acc_scale: t(Dtype::F32, &self.acc_scale),
+                input_inv_scale: t(Dtype::F32, &self.inv),
+                input_zero: t(Dtype::U8, &self.zero),
+            };
+            (layer, int8)
+        }
+    }
+}
