@@ -384,13 +384,13 @@ fn delimited_errors_name_file_line_column_and_value() {
     assert_eq!(read_all(&spec, skipping).unwrap().1, 1);
     // Columns: missing, named twice, a pattern that matches nothing; the file empty.
     let spec_of = |content: &str, json: &str| {
-        let path = temp_file("header.csv", content);
+        let path = temp_file("columns.csv", content);
         let spec = format!("csv:{}", path.display());
         format!("{:#}", with_schema(&spec, json).unwrap_err())
     };
     let missing = spec_of("y,n,c\n", SCHEMA);
     assert!(
-        missing.contains("header.csv") && missing.contains("no column `d`"),
+        missing.contains("columns.csv") && missing.contains("no column `d`"),
         "{missing}"
     );
     let twice = spec_of("y,n,c,d,c\n", SCHEMA);

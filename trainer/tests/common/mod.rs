@@ -8,6 +8,7 @@ use std::process::Command;
 use mlet_trainer::model::Dlrm;
 
 /// A path in the temporary folder, unique to this test process: `mlet-{name}` with the pid.
+/// Tests in one file run in parallel threads, so each test needs names of its own.
 pub fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("mlet-test-{}-{name}", std::process::id()))
 }
