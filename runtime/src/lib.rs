@@ -23,13 +23,15 @@
 //! top MLP (ReLU after all but the last layer); probability = sigmoid. Transcendentals come from
 //! `libm`, so every target computes the same bits. F32/F16 layers sum in one fixed order;
 //! int8 layers (format v2) sum exact integers, in any order and with any integer instructions
-//! (on x86-64 AVX-512 VNNI `vpdpbusd`, AVX-512 BW or AVX2 `vpmaddwd` picked at run time, SSE2
-//! `pmaddwd` as the baseline; plain loops elsewhere, which the Cortex-M4 runs as `SMLABB`).
+//! (on x86-64 AMX-INT8 tiles for groups of 64 examples on Linux, AVX-512 VNNI `vpdpbusd`,
+//! AVX-512 BW or AVX2 `vpmaddwd` picked at run time, SSE2 `pmaddwd` as the baseline; plain loops
+//! elsewhere, which the Cortex-M4 runs as `SMLABB`).
 //!
-//! `unsafe`: none, but for one call. The AVX-512 VNNI instruction is not among `pulp`'s safe
-//! intrinsics, so the int8 kernels call it in one `unsafe` block, behind pulp's run-time
-//! detection of the feature (`kernels/avx_int8.rs`, `dpbusd`); it took the paper's Criteo
-//! configuration at batch 256 from 3.3 ms (AVX-512 BW) to 2.2 ms on a Xeon with VNNI.
+//! `unsafe`: only for integer instructions that Rust has no safe call for, each behind run-time
+//! detection, with why it is sound written beside it: AVX-512 VNNI's `vpdpbusd` (one call,
+//! `kernels/avx_int8.rs`), and the AMX tile instructions with the Linux system call that grants
+//! the tile registers (inline assembly, `kernels/amx_int8.rs`). Each was kept for a measured
+//! gain on the paper's Criteo configuration at batch 256 (`benches/results/score-int8.txt`).
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

@@ -1,6 +1,7 @@
 //! int8 layers in AVX2 and AVX-512 registers on an x86-64 CPU that has them, picked at run time
 //! (`pulp` detects the CPU and compiles the kernels inside a function with those target
-//! features).
+//! features). On Linux, with AMX-INT8, whole groups of 64 examples go to the tiles of
+//! `amx_int8.rs` first.
 //!
 //! - With AVX-512 VNNI, codes are `q` as u8 and `vpdpbusd` adds four exact u8 x i8 products
 //!   into each i32 lane (64 products an instruction); the layer's `sum_j w_j zero_j` is
@@ -105,7 +106,7 @@ pub(super) struct Avx512(V4);
 
 /// The AVX-512 VNNI kernels: 64 u8 codes a register.
 #[derive(Clone, Copy)]
-pub(super) struct Vnni(V4Vnni);
+pub(super) struct Vnni(pub(super) V4Vnni);
 
 // The kernels below are written without closures and `array::from_fn` around intrinsics: a
 // closure is a function of its own, compiled without the target features of the function that
@@ -236,11 +237,41 @@ impl IntKernels for Vnni {
     /// zero point in every input's place), zero past the inputs like every codes region.
     #[inline(always)]
     fn zero_sums<const R: usize>(self, rows: &Rows<'_, R>, quant: &InputQuant<'_>) -> [i32; R] {
+        self.sums_with_zeros::<R, 0>(rows, [], quant)[0]
+    }
+
+    #[inline(always)]
+    fn dots_and_zero_sums<const R: usize>(
+        self,
+        rows: &Rows<'_, R>,
+        codes: &[u8],
+        quant: &InputQuant<'_>,
+    ) -> ([i32; R], [i32; R]) {
+        let [zero_sums, sums] = self.sums_with_zeros::<R, 1>(rows, [codes], quant);
+        (sums, zero_sums)
+    }
+}
+
+impl Vnni {
+    /// The zero sums (first) and, with `E = 1`, one example's sums, in one pass over the
+    /// weights (with an example, at most 8 rows: `sums` reduces 16 registers): the zero points are one more vector of u8 codes (per tensor, the one zero point
+    /// in every input's place), zero past the inputs like every codes region.
+    #[inline(always)]
+    fn sums_with_zeros<const R: usize, const E: usize>(
+        self,
+        rows: &Rows<'_, R>,
+        codes: [&[u8]; E],
+        quant: &InputQuant<'_>,
+    ) -> [[i32; R]; 2] {
         let zeros = quant.zero.bytes;
         let per_column = zeros.len() > 1;
         let one = zeros.first().copied().unwrap_or(0);
         if !per_column && one == 0 {
-            return [0; R];
+            let sums = match codes.first() {
+                Some(codes) => self.dots::<R, 1>(rows, [codes])[0],
+                None => [0; R],
+            };
+            return [[0; R], sums];
         }
         let count = rows.n.div_ceil(64);
         let (zero_chunks, zero_rest) = zeros.as_chunks::<64>();
@@ -256,17 +287,25 @@ impl IntKernels for Vnni {
             last[..left.min(64)].fill(one);
         }
         let (last, full) = (self.load_x(&last), self.load_x(&[one; 64]));
-        let mut acc = [[self.zero(); R]; 1];
-        if in_place::<R, 0>(rows, &[], count * 64, 0) {
+        // acc[0]: the zero sums; acc[1]: the example's.
+        let mut acc = [[self.zero(); R]; 2];
+        if in_place::<R, E>(rows, &codes, count * 64, count * 64) {
             for i in 0..count {
                 let u = match zero_chunks.get(i) {
                     _ if i + 1 == count => last,
                     Some(z) if per_column => self.load_x(z),
                     _ => full,
                 };
+                let x = match codes.first() {
+                    Some(codes) => self.load_x(&codes.as_chunks::<64>().0[i]),
+                    None => self.zero(),
+                };
                 for r in 0..R {
                     let w = self.load_w(&rows.starts[r].as_chunks::<64>().0[i]);
                     acc[0][r] = self.mac(acc[0][r], w, u);
+                    if E == 1 {
+                        acc[1][r] = self.mac(acc[1][r], w, x);
+                    }
                 }
             }
         } else {
@@ -279,10 +318,18 @@ impl IntKernels for Vnni {
                     };
                     let w = self.load_w(&padded_chunk::<64>(rows.row(r), i));
                     acc[0][r] = self.mac(acc[0][r], w, u);
+                    if let Some(codes) = codes.first() {
+                        let x = codes.as_chunks::<64>().0.get(i);
+                        acc[1][r] = self.mac(acc[1][r], w, self.load_x(x.unwrap_or(&[0; 64])));
+                    }
                 }
             }
         }
-        unflatten::<R, 1>(self.sums(&acc))[0]
+        if E == 0 {
+            [unflatten::<R, 1>(self.sums(&[acc[0]]))[0], [0; R]]
+        } else {
+            unflatten::<R, 2>(self.sums(&acc))
+        }
     }
 }
 
@@ -554,8 +601,11 @@ impl<K: IntKernels, const R: usize, const E: usize, const R1: usize> pulp::Nulla
 /// The int8 kernels' levels.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Level {
-    /// AVX-512 VNNI: blocks of 4 rows x 4 examples (16 rows for one example), 64 u8 codes a
-    /// register.
+    /// AMX-INT8 (Linux): groups of 64 examples x 16 rows in tiles, the rest as `Vnni`.
+    #[cfg(target_os = "linux")]
+    Amx,
+    /// AVX-512 VNNI: blocks of 4 rows x 4 examples (8 rows for one example, with the zero
+    /// sums beside them), 64 u8 codes a register.
     Vnni,
     /// AVX-512 BW: blocks of 4 rows x 4 examples (16 rows for one example), 32 codes a
     /// register.
@@ -573,6 +623,10 @@ pub(super) fn linear(
     io: &Io,
     relu: bool,
 ) -> bool {
+    #[cfg(target_os = "linux")]
+    if linear_at(Level::Amx, layer, int8, scratch, per, io, relu) {
+        return true;
+    }
     linear_at(Level::Vnni, layer, int8, scratch, per, io, relu)
         || linear_at(Level::Avx512, layer, int8, scratch, per, io, relu)
         || linear_at(Level::Avx2, layer, int8, scratch, per, io, relu)
@@ -589,8 +643,26 @@ pub(super) fn linear_at(
     relu: bool,
 ) -> bool {
     match level {
+        #[cfg(target_os = "linux")]
+        Level::Amx => V4Vnni::try_new()
+            .filter(|_| super::amx_int8::enabled())
+            .map(|simd| {
+                super::amx_int8::configure();
+                simd.vectorize(
+                    Layer::<super::amx_int8::Amx, 16, { super::amx_int8::GROUP }, 8> {
+                        kernels: super::amx_int8::Amx(simd),
+                        layer,
+                        int8,
+                        scratch,
+                        per,
+                        io,
+                        relu,
+                    },
+                );
+                super::amx_int8::release();
+            }),
         Level::Vnni => V4Vnni::try_new().map(|simd| {
-            simd.vectorize(Layer::<Vnni, 4, 4, 16> {
+            simd.vectorize(Layer::<Vnni, 4, 4, 8> {
                 kernels: Vnni(simd),
                 layer,
                 int8,
@@ -636,7 +708,7 @@ mod tests {
     use super::{linear_at, Level};
 
     #[test]
-    fn avx2_and_avx512_int8_layers_give_the_bits_of_the_plain_loops() {
+    fn avx2_avx512_and_amx_int8_layers_give_the_bits_of_the_plain_loops() {
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut next = || {
             state ^= state << 13;
@@ -652,6 +724,11 @@ mod tests {
             (64, 17, 3, true),
             (367, 20, 7, false),
             (512, 33, 9, true),
+            // Groups of 16 examples (AMX tiles) and the examples and rows left over.
+            (13, 64, 37, true),
+            (100, 16, 16, false),
+            (367, 48, 64, false),
+            (512, 33, 70, true),
         ] {
             let random = RandomLayer::new(n_in, n_out, examples, per_column, &mut next);
             let (layer, int8) = random.tensors();
@@ -664,7 +741,14 @@ mod tests {
             };
             let mut plain = xs.clone();
             linear_int8::<Plain, 1, 1, 1>(Plain, &layer, &int8, &mut plain, per, io, true);
-            for level in [Level::Avx2, Level::Avx512, Level::Vnni] {
+            let levels = [
+                Level::Avx2,
+                Level::Avx512,
+                Level::Vnni,
+                #[cfg(target_os = "linux")]
+                Level::Amx,
+            ];
+            for level in levels {
                 let mut scratch = xs.clone();
                 if !linear_at(level, &layer, &int8, &mut scratch, per, io, true) {
                     std::eprintln!("this CPU has no {level:?}: nothing to compare");

@@ -99,6 +99,21 @@ pub(super) trait IntKernels: Copy {
 
     /// With u8 codes: `sum_j row_r[j] * zero_j` for every row (what `dots` counted too much).
     fn zero_sums<const R: usize>(self, rows: &Rows<'_, R>, quant: &InputQuant<'_>) -> [i32; R];
+
+    /// `dots` of one example and `zero_sums`, for a layer that scores a single example; a level
+    /// with u8 codes computes both in one pass over the weights.
+    #[inline(always)]
+    fn dots_and_zero_sums<const R: usize>(
+        self,
+        rows: &Rows<'_, R>,
+        codes: &[u8],
+        quant: &InputQuant<'_>,
+    ) -> ([i32; R], [i32; R]) {
+        (
+            self.dots::<R, 1>(rows, [codes])[0],
+            self.zero_sums(rows, quant),
+        )
+    }
 }
 
 /// The portable kernels: plain loops over i16 codes, on every target without SIMD kernels of
@@ -332,7 +347,9 @@ fn block<K: IntKernels, const R: usize, const E: usize>(
     rows: &Rows<'_, R>,
     first: usize,
 ) {
-    let zero_sums = if K::U8_CODES {
+    // A single example reads each weight once for its sums and the zero sums together.
+    let single = K::U8_CODES && E == 1 && scratch.len() == job.per;
+    let mut zero_sums = if K::U8_CODES && !single {
         kernels.zero_sums(rows, &job.quant)
     } else {
         [0; R]
@@ -349,9 +366,18 @@ fn block<K: IntKernels, const R: usize, const E: usize>(
     }
     let ys = job.io.output.start + first..job.io.output.start + first + R;
     for group in scratch.chunks_exact_mut(job.per * E) {
-        let sums = kernels.dots(rows, job.codes::<E>(group));
+        let sums = if single {
+            let codes = job.codes::<1>(group)[0];
+            let (sums, zeros) = kernels.dots_and_zero_sums(rows, codes, &job.quant);
+            zero_sums = zeros;
+            [sums; E]
+        } else {
+            kernels.dots(rows, job.codes::<E>(group))
+        };
         for (example, sums) in group.chunks_exact_mut(job.per).zip(&sums) {
-            let Some(y) = example.get_mut(ys.clone()) else {
+            // As an array: no bounds checks, so the loop below runs in SIMD registers.
+            let y = example.get_mut(ys.clone());
+            let Some(y) = y.and_then(|y| <&mut [f32; R]>::try_from(y).ok()) else {
                 continue;
             };
             for r in 0..R {

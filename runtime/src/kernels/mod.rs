@@ -18,7 +18,8 @@
 //! - `int8.rs`: int8 layers (format v2), whose sums are exact integers: there the rule above
 //!   does not apply, and any order or instruction set gives the same bits. On x86-64,
 //!   `sse2_int8.rs` (the baseline) and `avx_int8.rs` (AVX2, AVX-512, VNNI, picked at run time)
-//!   share their block loop through `simd_int8.rs`.
+//!   share their block loop through `simd_int8.rs`; on Linux `amx_int8.rs` runs groups of 64
+//!   examples in AMX tiles where the CPU has them.
 //! - `interaction.rs`: the top input: z_0 and the pairwise dots, side by side on the host (16
 //!   with AVX-512, picked at run time), each in `dot`'s order.
 
@@ -27,6 +28,8 @@ use core::ops::Range;
 use half::f16;
 use mlet_formats::{Dtype, LayerTensors, Tensor};
 
+#[cfg(all(target_arch = "x86_64", feature = "dispatch", target_os = "linux"))]
+mod amx_int8;
 #[cfg(all(
     target_arch = "x86_64",
     feature = "dispatch",
