@@ -310,6 +310,16 @@ impl IntKernels for Amx {
     fn zero_sums<const R: usize>(self, rows: &Rows<'_, R>, quant: &InputQuant<'_>) -> [i32; R] {
         self.vnni().zero_sums(rows, quant)
     }
+
+    #[inline(always)]
+    fn dots_and_zero_sums<const R: usize>(
+        self,
+        rows: &Rows<'_, R>,
+        codes: &[u8],
+        quant: &InputQuant<'_>,
+    ) -> ([i32; R], [i32; R]) {
+        self.vnni().dots_and_zero_sums(rows, codes, quant)
+    }
 }
 
 #[cfg(test)]

@@ -601,7 +601,8 @@ impl<K: IntKernels, const R: usize, const E: usize, const R1: usize> pulp::Nulla
 /// The int8 kernels' levels.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Level {
-    /// AMX-INT8 (Linux): groups of 64 examples x 16 rows in tiles, the rest as `Vnni`.
+    /// AMX-INT8 (Linux): groups of 64 examples x 16 rows in tiles, the rest as `Vnni`; only
+    /// for a scratch of 64 examples or more.
     #[cfg(target_os = "linux")]
     Amx,
     /// AVX-512 VNNI: blocks of 4 rows x 4 examples (8 rows for one example, with the zero
@@ -645,7 +646,7 @@ pub(super) fn linear_at(
     match level {
         #[cfg(target_os = "linux")]
         Level::Amx => V4Vnni::try_new()
-            .filter(|_| super::amx_int8::enabled())
+            .filter(|_| scratch.len() >= super::amx_int8::GROUP * per && super::amx_int8::enabled())
             .map(|simd| {
                 super::amx_int8::configure();
                 simd.vectorize(
@@ -729,6 +730,11 @@ mod tests {
             (100, 16, 16, false),
             (367, 48, 64, false),
             (512, 33, 70, true),
+            // Single examples and leftovers over many rows, rows past the tensor.
+            (13, 128, 1, false),
+            (100, 70, 1, true),
+            (512, 130, 65, false),
+            (200, 64, 3, true),
         ] {
             let random = RandomLayer::new(n_in, n_out, examples, per_column, &mut next);
             let (layer, int8) = random.tensors();
