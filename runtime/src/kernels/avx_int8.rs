@@ -274,19 +274,9 @@ impl Vnni {
             return [[0; R], sums];
         }
         let count = rows.n.div_ceil(64);
-        let (zero_chunks, zero_rest) = zeros.as_chunks::<64>();
-        // The last chunk's codes: the zero points of the inputs left, then zeros.
-        let mut last = [0u8; 64];
-        let left = rows.n - 64 * (count.max(1) - 1);
-        if per_column {
-            last[..zero_rest.len()].copy_from_slice(zero_rest);
-            if zero_rest.is_empty() {
-                last = zero_chunks.last().copied().unwrap_or([0; 64]);
-            }
-        } else {
-            last[..left.min(64)].fill(one);
-        }
-        let (last, full) = (self.load_x(&last), self.load_x(&[one; 64]));
+        let zero_chunks = zeros.as_chunks::<64>().0;
+        let last = self.load_x(&quant.tail_zeros);
+        let full = self.0.avx512f._mm512_set1_epi8(one as i8);
         // acc[0]: the zero sums; acc[1]: the example's.
         let mut acc = [[self.zero(); R]; 2];
         if in_place::<R, E>(rows, &codes, count * 64, count * 64) {

@@ -49,6 +49,32 @@ pub(super) struct InputQuant<'t> {
     pub(super) inv_scale: Tensor<'t>,
     /// `input_zero`: U8, 1 or `in` values.
     pub(super) zero: Tensor<'t>,
+    /// The zero points of the last chunk of 64 inputs, zero past the inputs (the u8-code
+    /// kernels' zero sums read it for every block of rows).
+    pub(super) tail_zeros: [u8; 64],
+}
+
+impl<'t> InputQuant<'t> {
+    /// The quantization of an `n`-input layer.
+    pub(super) fn new(int8: &Int8Tensors<'t>, n: usize) -> InputQuant<'t> {
+        let zeros = int8.input_zero.bytes;
+        let mut tail_zeros = [0u8; 64];
+        let start = n.saturating_sub(1) / 64 * 64;
+        let tail = &mut tail_zeros[..n - start];
+        match zeros {
+            [one] => tail.fill(*one),
+            _ => {
+                if let Some(z) = zeros.get(start..n) {
+                    tail.copy_from_slice(z);
+                }
+            }
+        }
+        InputQuant {
+            inv_scale: int8.input_inv_scale,
+            zero: int8.input_zero,
+            tail_zeros,
+        }
+    }
 }
 
 impl InputQuant<'_> {
@@ -272,10 +298,7 @@ fn layer_pass<K: IntKernels, const R: usize, const E: usize, const R1: usize>(
     let job = Job {
         layer,
         int8,
-        quant: InputQuant {
-            inv_scale: int8.input_inv_scale,
-            zero: int8.input_zero,
-        },
+        quant: InputQuant::new(int8, n),
         io,
         per,
         padded_len: n.next_multiple_of(CODES_CHUNK) * 2,
