@@ -9,7 +9,9 @@
 # ORT int8 is that model after onnxruntime.quantization.quantize_dynamic (score_ort.py).
 # Prints the batch-1 and batch-256 times and the agreement of the probabilities (report.py).
 # Makes benches/reference/.venv (requirements.txt, from PyPI) on first use.
-# usage: bash benches/reference/run.sh
+# ROUNDS=N runs every case N times, one round after the other, and reports each side's fastest
+# median (on a shared machine a round is now and then slowed for one side only).
+# usage: [ROUNDS=N] bash benches/reference/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
@@ -41,6 +43,8 @@ BUILDS=(default sse2 native)  # labels of scripts/lib.sh's BUILD_DIRS, in that o
 
 py() { OMP_NUM_THREADS=1 taskset -c 0 "$venv/bin/python" "$@"; }
 failed=0
+rounds=${ROUNDS:-1}
+for round in $(seq "$rounds"); do
 for case in "${CASES[@]}"; do
     read -r model tables mlp <<<"$case"
     name=$model-$tables-$mlp
@@ -68,6 +72,7 @@ for case in "${CASES[@]}"; do
     "$venv/bin/python" benches/reference/report.py row "$model" "$tables" "$mlp" "$dir/probs.f32" "$f32_probs" \
         "${ours[@]}" "$torch" "$ort" >>"$work/results.jsonl" || failed=1
     rm -rf "$work/$name"-*
+done
 done
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; one thread each, pinned to core 0"
 "$venv/bin/python" benches/reference/report.py print "$work/results.jsonl"
