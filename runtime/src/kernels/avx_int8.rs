@@ -715,7 +715,8 @@ mod tests {
             (64, 17, 3, true),
             (367, 20, 7, false),
             (512, 33, 9, true),
-            // Groups of 16 examples (AMX tiles) and the examples and rows left over.
+            // Fewer than 64 examples (VNNI), and 64 or more: groups of 64 in AMX tiles, with
+            // the examples and rows left over.
             (13, 64, 37, true),
             (100, 16, 16, false),
             (367, 48, 64, false),
