@@ -324,11 +324,9 @@ impl Vnni {
 }
 
 /// The lane sums of `R x E` AVX2 accumulators, example-major (exact in wrapping i32, so in any
-/// order): 8 at a time by a transposing tree (pairs of lanes, then of pairs, then the two
-/// 128-bit halves: 21 instructions for 8 sums), the rest one by one.
+/// order): 8 at a time by a transposing tree ([`tree8`]), the rest one by one.
 #[inline(always)]
 fn sums256<const R: usize, const E: usize>(simd: V3, acc: &[[__m256i; R]; E]) -> [i32; MAX_SUMS] {
-    let avx2 = simd.avx2;
     let mut flat = [simd.avx._mm256_setzero_si256(); MAX_SUMS];
     for e in 0..E {
         for r in 0..R {
@@ -337,33 +335,28 @@ fn sums256<const R: usize, const E: usize>(simd: V3, acc: &[[__m256i; R]; E]) ->
     }
     let mut sums = [0i32; MAX_SUMS];
     let count = (R * E).min(MAX_SUMS);
-    let mut done = 0;
-    while done + 8 <= count {
-        let mut u = [flat[0]; 4];
-        for i in 0..4 {
-            let (x, y) = (flat[done + 2 * i], flat[done + 2 * i + 1]);
-            u[i] = avx2._mm256_add_epi32(
-                avx2._mm256_unpacklo_epi32(x, y),
-                avx2._mm256_unpackhi_epi32(x, y),
-            );
-        }
-        let mut w = [flat[0]; 2];
-        for i in 0..2 {
-            let (x, y) = (u[2 * i], u[2 * i + 1]);
-            w[i] = avx2._mm256_add_epi32(
-                avx2._mm256_unpacklo_epi64(x, y),
-                avx2._mm256_unpackhi_epi64(x, y),
-            );
-        }
-        let halves = avx2._mm256_add_epi32(
-            avx2._mm256_permute2x128_si256::<0x20>(w[0], w[1]),
-            avx2._mm256_permute2x128_si256::<0x31>(w[0], w[1]),
+    // Whole groups of 8 at constant indices (a loop over them would keep the accumulators in
+    // memory).
+    let trees = count / 8;
+    if trees >= 1 {
+        let eight = tree8(
+            simd,
+            [
+                flat[0], flat[1], flat[2], flat[3], flat[4], flat[5], flat[6], flat[7],
+            ],
         );
-        let eight: [i32; 8] = cast(halves);
-        sums[done..done + 8].copy_from_slice(&eight);
-        done += 8;
+        sums[..8].copy_from_slice(&eight);
     }
-    for i in done..count {
+    if trees >= 2 {
+        let eight = tree8(
+            simd,
+            [
+                flat[8], flat[9], flat[10], flat[11], flat[12], flat[13], flat[14], flat[15],
+            ],
+        );
+        sums[8..].copy_from_slice(&eight);
+    }
+    for i in trees * 8..count {
         let lanes: [i32; 8] = cast(flat[i]);
         let mut sum = 0i32;
         for v in lanes {
@@ -372,6 +365,34 @@ fn sums256<const R: usize, const E: usize>(simd: V3, acc: &[[__m256i; R]; E]) ->
         sums[i] = sum;
     }
     sums
+}
+
+/// The lane sums of 8 AVX2 registers by a transposing tree: pairs of lanes, then of pairs, then
+/// the two 128-bit halves (21 instructions).
+#[inline(always)]
+fn tree8(simd: V3, flat: [__m256i; 8]) -> [i32; 8] {
+    let avx2 = simd.avx2;
+    let mut u = [flat[0]; 4];
+    for i in 0..4 {
+        let (x, y) = (flat[2 * i], flat[2 * i + 1]);
+        u[i] = avx2._mm256_add_epi32(
+            avx2._mm256_unpacklo_epi32(x, y),
+            avx2._mm256_unpackhi_epi32(x, y),
+        );
+    }
+    let mut w = [flat[0]; 2];
+    for i in 0..2 {
+        let (x, y) = (u[2 * i], u[2 * i + 1]);
+        w[i] = avx2._mm256_add_epi32(
+            avx2._mm256_unpacklo_epi64(x, y),
+            avx2._mm256_unpackhi_epi64(x, y),
+        );
+    }
+    let halves = avx2._mm256_add_epi32(
+        avx2._mm256_permute2x128_si256::<0x20>(w[0], w[1]),
+        avx2._mm256_permute2x128_si256::<0x31>(w[0], w[1]),
+    );
+    cast(halves)
 }
 
 /// The lane sums of `R x E` AVX-512 accumulators, example-major: 16 at a time by a transposing

@@ -377,16 +377,8 @@ fn block<K: IntKernels, const R: usize, const E: usize>(
     } else {
         [0; R]
     };
-    // The block's scales and biases, read once for all its examples.
-    let (mut scale, mut bias) = ([0f32; R], [0f32; R]);
     let scales = job.int8.acc_scale.bytes.as_chunks::<4>().0;
     let biases = job.layer.bias.bytes.as_chunks::<4>().0;
-    if let (Some(s), Some(b)) = (scales.get(first..first + R), biases.get(first..first + R)) {
-        for r in 0..R {
-            scale[r] = f32::from_le_bytes(s[r]);
-            bias[r] = f32::from_le_bytes(b[r]);
-        }
-    }
     let ys = job.io.output.start + first..job.io.output.start + first + R;
     for group in scratch.chunks_exact_mut(job.per * E) {
         let sums = if single {
@@ -397,6 +389,15 @@ fn block<K: IntKernels, const R: usize, const E: usize>(
         } else {
             kernels.dots(rows, job.codes::<E>(group))
         };
+        // The block's scales and biases, read after the sums: while the sums run, every
+        // register holds the kernel's accumulators.
+        let (mut scale, mut bias) = ([0f32; R], [0f32; R]);
+        if let (Some(s), Some(b)) = (scales.get(first..first + R), biases.get(first..first + R)) {
+            for r in 0..R {
+                scale[r] = f32::from_le_bytes(s[r]);
+                bias[r] = f32::from_le_bytes(b[r]);
+            }
+        }
         for (example, sums) in group.chunks_exact_mut(job.per).zip(&sums) {
             // As an array: no bounds checks, so the loop below runs in SIMD registers.
             let y = example.get_mut(ys.clone());

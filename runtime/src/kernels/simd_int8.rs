@@ -17,27 +17,40 @@ macro_rules! dots {
             let mut xs = [self.zero(); E];
             let count = rows.n.div_ceil($w);
             if in_place::<R, E>(rows, &codes, count * $w, count * $x) {
+                // Exactly `count` chunks of each row and example: indexed below without
+                // bounds checks.
+                let mut ws: [&[[u8; $w]]; R] = [&[]; R];
+                for r in 0..R {
+                    ws[r] = &rows.starts[r].as_chunks::<$w>().0[..count];
+                }
+                let mut cs: [&[[u8; $x]]; E] = [&[]; E];
+                for e in 0..E {
+                    cs[e] = &codes[e].as_chunks::<$x>().0[..count];
+                }
                 for i in 0..count {
                     for e in 0..E {
-                        xs[e] = self.load_x(&codes[e].as_chunks::<$x>().0[i]);
+                        xs[e] = self.load_x(&cs[e][i]);
                     }
                     for r in 0..R {
-                        let w = self.load_w(&rows.starts[r].as_chunks::<$w>().0[i]);
+                        let w = self.load_w(&ws[r][i]);
                         for e in 0..E {
                             acc[e][r] = self.mac(acc[e][r], w, xs[e]);
                         }
                     }
                 }
             } else {
-                // The tensor's last rows: a row's last chunk from a zero-padded copy.
-                for r in 0..R {
-                    let row = rows.row(r);
-                    for i in 0..row.len().div_ceil($w) {
-                        let w = self.load_w(&padded_chunk::<$w>(row, i));
+                // The tensor's last rows: a row's last chunk from a zero-padded copy (rows past
+                // the tensor are all zeros). The same loop order as above: indexing the
+                // accumulators by a loop variable here would keep them in memory there too.
+                for i in 0..count {
+                    for e in 0..E {
+                        let x = codes[e].as_chunks::<$x>().0.get(i);
+                        xs[e] = self.load_x(x.unwrap_or(&[0; $x]));
+                    }
+                    for r in 0..R {
+                        let w = self.load_w(&padded_chunk::<$w>(rows.row(r), i));
                         for e in 0..E {
-                            let x = codes[e].as_chunks::<$x>().0.get(i);
-                            let x = self.load_x(x.unwrap_or(&[0; $x]));
-                            acc[e][r] = self.mac(acc[e][r], w, x);
+                            acc[e][r] = self.mac(acc[e][r], w, xs[e]);
                         }
                     }
                 }
