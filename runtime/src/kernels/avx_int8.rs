@@ -622,7 +622,8 @@ pub(super) enum Level {
     /// AVX-512 BW: blocks of 4 rows x 4 examples (16 rows for one example), 32 codes a
     /// register.
     Avx512,
-    /// AVX2: blocks of 4 rows x 2 examples (8 rows for one example), 16 codes a register.
+    /// AVX2: blocks of 4 rows x 2 examples (4 rows for one example: with 8, LLVM kept
+    /// accumulators on the stack), 16 codes a register.
     Avx2,
 }
 
@@ -696,7 +697,7 @@ pub(super) fn linear_at(
             })
         }),
         Level::Avx2 => V3::try_new().map(|simd| {
-            simd.vectorize(Layer::<Avx2, 4, 2, 8> {
+            simd.vectorize(Layer::<Avx2, 4, 2, 4> {
                 kernels: Avx2(simd),
                 layer,
                 int8,

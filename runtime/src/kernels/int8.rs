@@ -50,31 +50,45 @@ pub(super) struct InputQuant<'t> {
     /// `input_zero`: U8, 1 or `in` values.
     pub(super) zero: Tensor<'t>,
     /// The zero points of the last chunk of 64 inputs, zero past the inputs (the u8-code
-    /// kernels' zero sums read it for every block of rows).
+    /// kernels' zero sums read it for every block of rows; only those builds have it).
+    #[cfg(all(target_arch = "x86_64", feature = "dispatch"))]
     pub(super) tail_zeros: [u8; 64],
 }
 
 impl<'t> InputQuant<'t> {
-    /// The quantization of an `n`-input layer.
-    pub(super) fn new(int8: &Int8Tensors<'t>, n: usize) -> InputQuant<'t> {
-        let zeros = int8.input_zero.bytes;
-        let mut tail_zeros = [0u8; 64];
-        let start = n.saturating_sub(1) / 64 * 64;
-        let tail = &mut tail_zeros[..n - start];
-        match zeros {
-            [one] => tail.fill(*one),
-            _ => {
-                if let Some(z) = zeros.get(start..n) {
-                    tail.copy_from_slice(z);
-                }
-            }
-        }
+    /// The quantization of an `n`-input layer, for kernels with u8 codes (`u8_codes`) or not.
+    pub(super) fn new(int8: &Int8Tensors<'t>, n: usize, u8_codes: bool) -> InputQuant<'t> {
+        #[cfg(not(all(target_arch = "x86_64", feature = "dispatch")))]
+        let _ = (n, u8_codes);
         InputQuant {
             inv_scale: int8.input_inv_scale,
             zero: int8.input_zero,
-            tail_zeros,
+            #[cfg(all(target_arch = "x86_64", feature = "dispatch"))]
+            tail_zeros: if u8_codes {
+                last_zeros(int8.input_zero.bytes, n)
+            } else {
+                [0; 64]
+            },
         }
     }
+}
+
+/// The zero points (`zeros`: one, or one per input) of the last chunk of 64 of `n` inputs, zero
+/// past the inputs.
+#[cfg(all(target_arch = "x86_64", feature = "dispatch"))]
+fn last_zeros(zeros: &[u8], n: usize) -> [u8; 64] {
+    let mut last = [0u8; 64];
+    let start = n.saturating_sub(1) / 64 * 64;
+    let tail = &mut last[..n - start];
+    match zeros {
+        [one] => tail.fill(*one),
+        _ => {
+            if let Some(z) = zeros.get(start..n) {
+                tail.copy_from_slice(z);
+            }
+        }
+    }
+    last
 }
 
 impl InputQuant<'_> {
@@ -298,7 +312,7 @@ fn layer_pass<K: IntKernels, const R: usize, const E: usize, const R1: usize>(
     let job = Job {
         layer,
         int8,
-        quant: InputQuant::new(int8, n),
+        quant: InputQuant::new(int8, n, K::U8_CODES),
         io,
         per,
         padded_len: n.next_multiple_of(CODES_CHUNK) * 2,
